@@ -1,0 +1,53 @@
+# kubox build, test and benchmark entry points.
+SHELL := /bin/bash
+GO ?= go
+KUBE_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+TAGS := providerless
+
+# Upstream components report these through /version and --version.
+VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
+LDFLAGS := -s -w \
+	-X github.com/kubox-io/kubox/pkg/version.Version=$(VERSION) \
+	-X github.com/kubox-io/kubox/pkg/version.Commit=$(COMMIT) \
+	$(foreach p,$(VERSION_PKGS), \
+		-X $(p).gitVersion=$(KUBE_VERSION) \
+		-X $(p).gitMajor=1 \
+		-X $(p).gitMinor=$(KUBE_MINOR) \
+		-X $(p).gitCommit=$(COMMIT) \
+		-X $(p).gitTreeState=clean \
+		-X $(p).buildDate=$(BUILD_DATE))
+
+.PHONY: all build test test-unit test-integration bench clean deps
+
+all: build
+
+build: bin/kubox
+
+bin/kubox: FORCE
+	@mkdir -p bin
+	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/kubox ./cmd/kubox
+	ln -sf kubox bin/kubectl
+
+FORCE:
+
+# Host packages the tests need (root, Debian).
+deps:
+	bash scripts/install-deps.sh
+
+test: test-unit test-integration
+
+test-unit:
+	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/repo/...
+
+test-integration: build
+	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+
+bench:
+	@echo "make bench: the benchmark suite is not built yet"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,83 @@
+// Package cli is kubox's command line: the urfave/cli commands, their flags
+// bound to per-invocation option structs, config files merged under the
+// command line, and the multi-call dispatch to embedded clients.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kubox-io/kubox/pkg/version"
+)
+
+// Main runs kubox with args (args[0] is the program name) and returns the
+// process exit code.
+func Main(args []string) int {
+	switch filepath.Base(args[0]) {
+	case "kubectl":
+		return Kubectl(args)
+	}
+	return run(args, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	if err := app.Run(args); err != nil {
+		fmt.Fprintf(stderr, "kubox: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+func newApp(stdout, stderr io.Writer) *ucli.App {
+	app := &ucli.App{
+		Name:           "kubox",
+		Usage:          "Kubernetes in one binary",
+		HideVersion:    true,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		ExitErrHandler: func(*ucli.Context, error) {}, // errors are printed once, by run
+		OnUsageError:   usageError,
+		Flags:          []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the kubox, Kubernetes and commit versions"}},
+		Action: func(c *ucli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(c.App.Writer, version.String())
+				return nil
+			}
+			if c.Args().Present() {
+				return fmt.Errorf("unknown command %q; run 'kubox help' for the list", c.Args().First())
+			}
+			return ucli.ShowAppHelp(c)
+		},
+		Commands: []*ucli.Command{
+			serverCommand(),
+			kubectlCommand(),
+		},
+	}
+	return app
+}
+
+func usageError(c *ucli.Context, err error, _ bool) error {
+	name := "kubox"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return fmt.Errorf("%v; see '%s --help'", err, name)
+}
+
+// oneLine folds a multi-line error (upstream aggregates) into the single
+// line a user sees.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/configfile"
+	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/server"
+	"github.com/kubox-io/kubox/pkg/version"
+)
+
+const defaultConfigFile = config.DefaultConfigDir + "/config.yaml"
+
+func serverCommand() *ucli.Command {
+	o := &config.ServerOptions{ConfigDir: config.DefaultConfigDir}
+	var configFile string
+	tlsSANs := ucli.NewStringSlice()
+	apiArgs, cmArgs, schedArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
+	return &ucli.Command{
+		Name:         "server",
+		Usage:        "run the Kubernetes control plane",
+		OnUsageError: usageError,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
+				Usage: "config file with flags as YAML keys (config.yaml.d/*.yaml beside it are read too)"},
+			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Value: config.DefaultDataDir, Destination: &o.DataDir, Usage: "where kubox keeps its state"},
+			&ucli.StringFlag{Name: "bind-address", Destination: &o.BindAddress, Usage: "address the API listens on (default 0.0.0.0)"},
+			&ucli.StringFlag{Name: "advertise-address", Destination: &o.AdvertiseAddress, Usage: "address the API advertises to the cluster (default: the node's primary IP)"},
+			&ucli.IntFlag{Name: "https-listen-port", Value: config.DefaultHTTPSPort, Destination: &o.HTTPSPort, Usage: "API port"},
+			&ucli.StringFlag{Name: "cluster-cidr", Value: config.DefaultClusterCIDR, Destination: &o.ClusterCIDR, Usage: "pod network"},
+			&ucli.StringFlag{Name: "service-cidr", Value: config.DefaultServiceCIDR, Destination: &o.ServiceCIDR, Usage: "service network"},
+			&ucli.StringFlag{Name: "cluster-dns", Value: config.DefaultClusterDNS, Destination: &o.ClusterDNS, Usage: "cluster DNS service address"},
+			&ucli.StringFlag{Name: "cluster-domain", Value: config.DefaultClusterDomain, Destination: &o.ClusterDomain, Usage: "cluster DNS domain"},
+			&ucli.StringFlag{Name: "service-node-port-range", Value: config.DefaultNodePortRange, Destination: &o.ServiceNodePorts, Usage: "NodePort range"},
+			&ucli.StringSliceFlag{Name: "tls-san", Destination: tlsSANs, Usage: "extra name or IP for the API certificate (repeatable)"},
+			&ucli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, EnvVars: []string{"KUBOX_KUBECONFIG_OUTPUT"}, Destination: &o.WriteKubeconfig,
+				Usage: "where to write the admin kubeconfig (default " + config.DefaultConfigDir + "/kubox.yaml)"},
+			&ucli.StringFlag{Name: "write-kubeconfig-mode", Value: config.DefaultKubeconfigMode, EnvVars: []string{"KUBOX_KUBECONFIG_MODE"}, Destination: &o.WriteKubeconfigMode,
+				Usage: "file mode of the admin kubeconfig"},
+			&ucli.StringFlag{Name: "datastore-endpoint", EnvVars: []string{"KUBOX_DATASTORE_ENDPOINT"}, Destination: &o.DatastoreEndpoint,
+				Usage: "etcd URLs (http(s)://…, comma-separated), postgres://… or mysql://…; empty for SQLite"},
+			&ucli.StringFlag{Name: "datastore-cafile", Destination: &o.DatastoreCAFile, Usage: "CA bundle for the datastore"},
+			&ucli.StringFlag{Name: "datastore-certfile", Destination: &o.DatastoreCertFile, Usage: "client certificate for the datastore"},
+			&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.DatastoreKeyFile, Usage: "client key for the datastore"},
+			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
+			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
+			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
+			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
+			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
+		},
+		Action: func(c *ucli.Context) error {
+			files, err := configfile.Files(configFile, c.IsSet("config"))
+			if err != nil {
+				return err
+			}
+			if err := configfile.Apply(c, "kubox server", files); err != nil {
+				return err
+			}
+			o.TLSSANs = tlsSANs.Value()
+			o.APIServerArgs, o.ControllerArgs, o.SchedulerArgs = apiArgs.Value(), cmArgs.Value(), schedArgs.Value()
+			cfg, err := o.Server()
+			if err != nil {
+				return err
+			}
+			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
+			log.InstallGlobal()
+			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := server.Run(ctx, cfg, log); err != nil {
+				return err
+			}
+			log.Infof("stopped")
+			return nil
+		},
+	}
+}

@@ -1,0 +1,242 @@
+// Package component gives every part of kubox one explicit lifecycle: start,
+// wait until ready, stop. A Runner starts components in order, each only
+// after the previous one is ready, fans their runtime failures back to one
+// place, and stops what it started in reverse order.
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Component is one part of a kubox process.
+type Component interface {
+	// Name tags the component's log lines and errors.
+	Name() string
+	// Start launches the component and returns once it runs. An error the
+	// component hits later is handed to fail (at most once is useful).
+	Start(ctx context.Context, fail func(error)) error
+	// Ready blocks until the component serves, or ctx ends.
+	Ready(ctx context.Context) error
+	// Stop ends the component and waits for it, at most until ctx ends.
+	Stop(ctx context.Context) error
+}
+
+// Logger is what the Runner reports progress to.
+type Logger interface {
+	Infof(format string, args ...any)
+}
+
+// Runner runs components in order.
+type Runner struct {
+	Log          Logger
+	StopTimeout  time.Duration // per component; default 15s
+	ReadyTimeout time.Duration // per component; default 5m
+}
+
+// Run starts comps in order and blocks until ctx ends (a clean stop,
+// returning nil) or a component fails (returning that error, prefixed with
+// the component's name). Either way every started component is stopped, in
+// reverse order.
+func (r *Runner) Run(ctx context.Context, comps ...Component) error {
+	failed := make(chan error, len(comps))
+	var started []Component
+	defer func() { r.stop(started) }()
+
+	for _, c := range comps {
+		name := c.Name()
+		fail := func(err error) {
+			if err == nil {
+				err = errors.New("exited unexpectedly")
+			}
+			select {
+			case failed <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+		t0 := time.Now()
+		if err := c.Start(ctx, fail); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		started = append(started, c)
+		if err := r.waitReady(ctx, c, failed); err != nil {
+			return err
+		}
+		if r.Log != nil {
+			r.Log.Infof("%s ready after %s", name, time.Since(t0).Round(time.Millisecond))
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-failed:
+		return err
+	}
+}
+
+func (r *Runner) waitReady(ctx context.Context, c Component, failed chan error) error {
+	timeout := r.ReadyTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Ready(rctx) }()
+	select {
+	case err := <-failed:
+		return err
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+		// A failure reported while waiting explains more than the timeout.
+		select {
+		case ferr := <-failed:
+			return ferr
+		default:
+		}
+		if ctx.Err() != nil {
+			return nil // stopping while starting is not a failure
+		}
+		return fmt.Errorf("%s did not become ready within %s: %w", c.Name(), timeout, err)
+	}
+}
+
+func (r *Runner) stop(started []Component) {
+	timeout := r.StopTimeout
+	if timeout == 0 {
+		timeout = 15 * time.Second
+	}
+	for i := len(started) - 1; i >= 0; i-- {
+		c := started[i]
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		if err := c.Stop(ctx); err != nil && r.Log != nil {
+			r.Log.Infof("stopping %s: %v", c.Name(), err)
+		}
+		cancel()
+	}
+}
+
+// Func adapts a blocking run function (the shape of most upstream entry
+// points: run until ctx ends) into a Component.
+type Func struct {
+	ComponentName string
+	// Run blocks until ctx ends; returning earlier is a failure.
+	Run func(ctx context.Context) error
+	// ReadyCheck, if set, is polled by Ready; otherwise ready once started.
+	ReadyCheck func(ctx context.Context) error
+	// PollInterval between ReadyCheck calls; default 100ms.
+	PollInterval time.Duration
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Name implements Component.
+func (f *Func) Name() string { return f.ComponentName }
+
+// Start implements Component.
+func (f *Func) Start(ctx context.Context, fail func(error)) error {
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	f.mu.Lock()
+	f.cancel, f.done = cancel, done
+	f.mu.Unlock()
+	go func() {
+		defer close(done)
+		err := f.Run(cctx)
+		if cctx.Err() == nil {
+			fail(err)
+		}
+	}()
+	return nil
+}
+
+// Ready implements Component.
+func (f *Func) Ready(ctx context.Context) error {
+	if f.ReadyCheck == nil {
+		return nil
+	}
+	interval := f.PollInterval
+	if interval == 0 {
+		interval = 100 * time.Millisecond
+	}
+	var last error
+	for {
+		if last = f.ReadyCheck(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Stop implements Component.
+func (f *Func) Stop(ctx context.Context) error {
+	f.mu.Lock()
+	cancel, done := f.cancel, f.done
+	f.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("did not stop in time")
+	}
+}
+
+// Lazy builds its component at Start, for components whose configuration
+// depends on what an earlier component produced (the API server needs the
+// datastore's endpoint).
+type Lazy struct {
+	ComponentName string
+	Build         func() (Component, error)
+
+	mu    sync.Mutex
+	inner Component
+}
+
+// Name implements Component.
+func (l *Lazy) Name() string { return l.ComponentName }
+
+// Start implements Component.
+func (l *Lazy) Start(ctx context.Context, fail func(error)) error {
+	c, err := l.Build()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.inner = c
+	l.mu.Unlock()
+	return c.Start(ctx, fail)
+}
+
+// Ready implements Component.
+func (l *Lazy) Ready(ctx context.Context) error {
+	l.mu.Lock()
+	c := l.inner
+	l.mu.Unlock()
+	return c.Ready(ctx)
+}
+
+// Stop implements Component.
+func (l *Lazy) Stop(ctx context.Context) error {
+	l.mu.Lock()
+	c := l.inner
+	l.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.Stop(ctx)
+}

@@ -1,0 +1,312 @@
+// Package config turns the raw values a user gives (flags and config files)
+// into kubox's typed configuration, once, with defaults filled in and every
+// value validated. Everything downstream receives the typed structs.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubox-io/kubox/pkg/config/paths"
+	"github.com/kubox-io/kubox/pkg/hostnet"
+)
+
+// Defaults, as a k3s user knows them.
+const (
+	DefaultDataDir        = "/var/lib/kubox"
+	DefaultConfigDir      = "/etc/kubox"
+	DefaultHTTPSPort      = 6443
+	DefaultClusterCIDR    = "10.42.0.0/16"
+	DefaultServiceCIDR    = "10.43.0.0/16"
+	DefaultClusterDNS     = "10.43.0.10"
+	DefaultClusterDomain  = "cluster.local"
+	DefaultNodePortRange  = "30000-32767"
+	DefaultKubeconfigMode = "0600"
+	// CertRenewBefore is how close to expiry a certificate may get before
+	// kubox replaces it at start.
+	CertRenewBefore = 120 * 24 * time.Hour
+)
+
+// ServerOptions are the raw values of `kubox server`, as bound to its flags
+// and config file keys. Server() validates them into a Server.
+type ServerOptions struct {
+	DataDir             string
+	ConfigDir           string
+	BindAddress         string
+	AdvertiseAddress    string
+	HTTPSPort           int
+	ClusterCIDR         string
+	ServiceCIDR         string
+	ClusterDNS          string
+	ClusterDomain       string
+	ServiceNodePorts    string
+	TLSSANs             []string
+	WriteKubeconfig     string
+	WriteKubeconfigMode string
+	DatastoreEndpoint   string
+	DatastoreCAFile     string
+	DatastoreCertFile   string
+	DatastoreKeyFile    string
+	APIServerArgs       []string
+	ControllerArgs      []string
+	SchedulerArgs       []string
+	Debug               bool
+	Verbosity           int
+}
+
+// Server is the validated configuration of a server.
+type Server struct {
+	Paths            paths.Paths
+	BindAddress      net.IP
+	AdvertiseAddress net.IP
+	HTTPSPort        int
+	ClusterCIDR      *net.IPNet
+	ServiceCIDR      *net.IPNet
+	ClusterDNS       net.IP
+	ClusterDomain    string
+	ServiceNodePorts string
+	TLSSANs          []string
+	Kubeconfig       string
+	KubeconfigMode   os.FileMode
+	Datastore        Datastore
+	ExtraArgs        ExtraArgs
+	Debug            bool
+	Verbosity        int
+}
+
+// ExtraArgs are the user's escape hatch: upstream flags (without the leading
+// dashes, as name=value) appended after kubox's own, so they win.
+type ExtraArgs struct {
+	APIServer         []string
+	ControllerManager []string
+	Scheduler         []string
+}
+
+// Datastore says where cluster state lives. An empty Endpoint means the
+// embedded SQLite database.
+type Datastore struct {
+	Endpoint string
+	CAFile   string
+	CertFile string
+	KeyFile  string
+}
+
+// Kind names the datastore backend.
+func (d Datastore) Kind() string {
+	switch {
+	case d.Endpoint == "" || strings.HasPrefix(d.Endpoint, "sqlite://"):
+		return "sqlite"
+	case strings.HasPrefix(d.Endpoint, "postgres://"), strings.HasPrefix(d.Endpoint, "postgresql://"):
+		return "postgres"
+	case strings.HasPrefix(d.Endpoint, "mysql://"):
+		return "mysql"
+	default:
+		return "etcd"
+	}
+}
+
+// APIServiceIP is the first address of the service CIDR, the ClusterIP of
+// the `kubernetes` Service.
+func (s *Server) APIServiceIP() net.IP {
+	ip := make(net.IP, len(s.ServiceCIDR.IP))
+	copy(ip, s.ServiceCIDR.IP)
+	ip[len(ip)-1]++
+	return ip
+}
+
+// LocalURL is the API address kubox's own components and the admin
+// kubeconfig use.
+func (s *Server) LocalURL() string {
+	host := "127.0.0.1"
+	if s.BindAddress.To4() == nil && !s.BindAddress.IsUnspecified() {
+		host = "[::1]"
+	} else if !s.BindAddress.IsUnspecified() && !s.BindAddress.IsLoopback() {
+		host = s.BindAddress.String()
+	}
+	return fmt.Sprintf("https://%s:%d", host, s.HTTPSPort)
+}
+
+// Server validates the options and fills in derived defaults. Each error
+// names the flag and says what a valid value looks like.
+func (o ServerOptions) Server() (*Server, error) {
+	s := &Server{
+		HTTPSPort:        o.HTTPSPort,
+		ClusterDomain:    o.ClusterDomain,
+		ServiceNodePorts: o.ServiceNodePorts,
+		TLSSANs:          o.TLSSANs,
+		Debug:            o.Debug,
+		Verbosity:        o.Verbosity,
+		Datastore: Datastore{
+			Endpoint: o.DatastoreEndpoint,
+			CAFile:   o.DatastoreCAFile,
+			CertFile: o.DatastoreCertFile,
+			KeyFile:  o.DatastoreKeyFile,
+		},
+		ExtraArgs: ExtraArgs{
+			APIServer:         o.APIServerArgs,
+			ControllerManager: o.ControllerArgs,
+			Scheduler:         o.SchedulerArgs,
+		},
+	}
+	var err error
+	dataDir, err := absDir("--data-dir", o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	configDir, err := absDir("--config-dir", o.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	s.Paths = paths.New(dataDir, configDir)
+
+	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
+		return nil, fmt.Errorf("invalid --https-listen-port %d: must be between 1 and 65535", s.HTTPSPort)
+	}
+	if s.BindAddress, err = parseIP("--bind-address", o.BindAddress, "0.0.0.0"); err != nil {
+		return nil, err
+	}
+	if o.AdvertiseAddress == "" {
+		s.AdvertiseAddress = hostnet.PrimaryIP()
+	} else if s.AdvertiseAddress, err = parseIP("--advertise-address", o.AdvertiseAddress, ""); err != nil {
+		return nil, err
+	}
+	if s.ClusterCIDR, err = parseCIDR("--cluster-cidr", o.ClusterCIDR, DefaultClusterCIDR); err != nil {
+		return nil, err
+	}
+	if s.ServiceCIDR, err = parseCIDR("--service-cidr", o.ServiceCIDR, DefaultServiceCIDR); err != nil {
+		return nil, err
+	}
+	if ones, bits := s.ServiceCIDR.Mask.Size(); bits-ones > 20 {
+		return nil, fmt.Errorf("invalid --service-cidr %s: at most 20 host bits allowed (e.g. a /12 to /24 for IPv4)", s.ServiceCIDR)
+	}
+	if s.ClusterCIDR.Contains(s.ServiceCIDR.IP) || s.ServiceCIDR.Contains(s.ClusterCIDR.IP) {
+		return nil, fmt.Errorf("--cluster-cidr %s and --service-cidr %s overlap: choose ranges that do not", s.ClusterCIDR, s.ServiceCIDR)
+	}
+	if s.ClusterDNS, err = parseIP("--cluster-dns", o.ClusterDNS, DefaultClusterDNS); err != nil {
+		return nil, err
+	}
+	if !s.ServiceCIDR.Contains(s.ClusterDNS) {
+		return nil, fmt.Errorf("invalid --cluster-dns %s: must lie inside --service-cidr %s", s.ClusterDNS, s.ServiceCIDR)
+	}
+	if s.ClusterDomain == "" {
+		s.ClusterDomain = DefaultClusterDomain
+	}
+	if strings.ContainsAny(s.ClusterDomain, " /_") || strings.HasPrefix(s.ClusterDomain, ".") {
+		return nil, fmt.Errorf("invalid --cluster-domain %q: must be a DNS domain such as cluster.local", s.ClusterDomain)
+	}
+	if s.ServiceNodePorts == "" {
+		s.ServiceNodePorts = DefaultNodePortRange
+	}
+	if err := checkPortRange(s.ServiceNodePorts); err != nil {
+		return nil, err
+	}
+	s.Kubeconfig = o.WriteKubeconfig
+	if s.Kubeconfig == "" {
+		s.Kubeconfig = filepath.Join(configDir, "kubox.yaml")
+	}
+	if s.Kubeconfig, err = filepath.Abs(s.Kubeconfig); err != nil {
+		return nil, fmt.Errorf("invalid --write-kubeconfig: %w", err)
+	}
+	mode := o.WriteKubeconfigMode
+	if mode == "" {
+		mode = DefaultKubeconfigMode
+	}
+	m, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return nil, fmt.Errorf("invalid --write-kubeconfig-mode %q: must be an octal file mode such as 0600 or 0644", mode)
+	}
+	s.KubeconfigMode = os.FileMode(m)
+	if err := s.Datastore.validate(); err != nil {
+		return nil, err
+	}
+	for _, group := range [][]string{o.APIServerArgs, o.ControllerArgs, o.SchedulerArgs} {
+		for _, a := range group {
+			if strings.HasPrefix(a, "-") || a == "" {
+				return nil, fmt.Errorf("invalid extra argument %q: give it as name=value without leading dashes", a)
+			}
+		}
+	}
+	return s, nil
+}
+
+func (d Datastore) validate() error {
+	ep := d.Endpoint
+	if ep == "" {
+		return nil
+	}
+	switch d.Kind() {
+	case "postgres", "mysql", "sqlite":
+		return nil
+	}
+	for _, u := range strings.Split(ep, ",") {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("invalid --datastore-endpoint %q: use http(s)://host:port[,…] for etcd, postgres://… or mysql://… DSNs, or leave it empty for SQLite", u)
+		}
+	}
+	for flag, f := range map[string]string{"--datastore-cafile": d.CAFile, "--datastore-certfile": d.CertFile, "--datastore-keyfile": d.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("invalid %s: %v", flag, err)
+		}
+	}
+	return nil
+}
+
+func absDir(flag, dir string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("invalid %s: must not be empty", flag)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("invalid %s %q: %w", flag, dir, err)
+	}
+	return abs, nil
+}
+
+func parseIP(flag, v, def string) (net.IP, error) {
+	if v == "" {
+		v = def
+	}
+	ip := net.ParseIP(v)
+	if ip == nil {
+		return nil, fmt.Errorf("invalid %s %q: not an IP address (e.g. 10.0.0.1)", flag, v)
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		ip = ip4
+	}
+	return ip, nil
+}
+
+func parseCIDR(flag, v, def string) (*net.IPNet, error) {
+	if v == "" {
+		v = def
+	}
+	ip, n, err := net.ParseCIDR(v)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s %q: not a CIDR (e.g. %s)", flag, v, def)
+	}
+	if !ip.Equal(n.IP) {
+		return nil, fmt.Errorf("invalid %s %q: host bits set; did you mean %s?", flag, v, n)
+	}
+	if ip4 := n.IP.To4(); ip4 != nil {
+		n.IP = ip4
+	}
+	return n, nil
+}
+
+func checkPortRange(r string) error {
+	lo, hi, ok := strings.Cut(r, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+		return fmt.Errorf("invalid --service-node-port-range %q: use low-high, e.g. %s", r, DefaultNodePortRange)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+// Package datastore runs kine in-process: it serves the etcd API on a unix
+// socket inside the data dir and stores cluster state in SQLite (default),
+// PostgreSQL or MySQL; for an etcd endpoint it checks that etcd answers and
+// hands the endpoint straight to the API server.
+package datastore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/drivers/generic"
+	"github.com/k3s-io/kine/pkg/drivers/sqlite"
+	"github.com/k3s-io/kine/pkg/endpoint"
+	kinetls "github.com/k3s-io/kine/pkg/tls"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/config/paths"
+)
+
+// Endpoint is what the API server needs to reach the datastore.
+type Endpoint struct {
+	Servers     []string // etcd URLs (unix:// for kine)
+	CAFile      string
+	CertFile    string
+	KeyFile     string
+	LeaderElect bool // whether controllers must elect a leader
+}
+
+// Datastore is the datastore component.
+type Datastore struct {
+	cfg          config.Datastore
+	paths        paths.Paths
+	ReachTimeout time.Duration // how long an external datastore may take to answer
+
+	mu       sync.Mutex
+	endpoint Endpoint
+	cancel   context.CancelFunc
+	wg       *sync.WaitGroup
+}
+
+// New returns the datastore component for cfg.
+func New(cfg config.Datastore, p paths.Paths) *Datastore {
+	return &Datastore{cfg: cfg, paths: p, ReachTimeout: 30 * time.Second}
+}
+
+// Name implements component.Component.
+func (d *Datastore) Name() string { return "kine" }
+
+// Endpoint is valid once Start returned.
+func (d *Datastore) Endpoint() Endpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.endpoint
+}
+
+// Start implements component.Component.
+func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
+	if d.cfg.Kind() == "etcd" {
+		return d.startEtcd(ctx)
+	}
+	kineEndpoint := d.cfg.Endpoint
+	if d.cfg.Kind() == "sqlite" {
+		if err := os.MkdirAll(d.paths.DBDir, 0o700); err != nil {
+			return fmt.Errorf("cannot create the database directory: %w; check that --data-dir %s is writable", err, d.paths.DataDir)
+		}
+		if err := checkSQLiteFile(d.paths.SQLiteFile); err != nil {
+			return err
+		}
+		if kineEndpoint == "" {
+			kineEndpoint = "sqlite://" + d.paths.SQLiteFile + "?" + sqlite.DefaultParams
+		}
+	}
+	if err := os.MkdirAll(d.paths.ServerDir, 0o700); err != nil {
+		return fmt.Errorf("cannot create %s: %w; check that --data-dir is writable", d.paths.ServerDir, err)
+	}
+	// kine's own retry loop for unreachable databases lasts minutes; it stops
+	// with this context, which we cancel when ReachTimeout runs out.
+	kctx, cancel := context.WithCancel(context.Background())
+	wg := &sync.WaitGroup{}
+	type result struct {
+		etcd endpoint.ETCDConfig
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		etcd, err := endpoint.Listen(kctx, endpoint.Config{
+			Listener:         "unix://" + d.paths.KineSocket,
+			Endpoint:         kineEndpoint,
+			WaitGroup:        wg,
+			BackendTLSConfig: kinetls.Config{CAFile: d.cfg.CAFile, CertFile: d.cfg.CertFile, KeyFile: d.cfg.KeyFile},
+			// kine's own command-line defaults; the library has none.
+			ConnectionPoolConfig: generic.ConnectionPoolConfig{MaxIdle: 20, MaxIdleTime: 2 * time.Minute},
+			PollInterval:         time.Second,
+			NotifyInterval:       5 * time.Second,
+			EmulatedETCDVersion:  "3.6.11",
+			CompactInterval:      5 * time.Minute,
+			CompactTimeout:       5 * time.Second,
+			CompactMinRetain:     1000,
+			CompactBatchSize:     1000,
+			PollBatchSize:        500,
+		})
+		done <- result{etcd, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(d.ReachTimeout):
+		cancel()
+		return fmt.Errorf("cannot reach the %s datastore within %s; check --datastore-endpoint and that the database is running", d.cfg.Kind(), d.ReachTimeout)
+	case <-ctx.Done():
+		cancel()
+		return ctx.Err()
+	}
+	if r.err != nil {
+		cancel()
+		return d.explain(r.err)
+	}
+	d.mu.Lock()
+	d.cancel, d.wg = cancel, wg
+	d.endpoint = Endpoint{Servers: r.etcd.Endpoints, LeaderElect: r.etcd.LeaderElect}
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Datastore) startEtcd(ctx context.Context) error {
+	servers := strings.Split(d.cfg.Endpoint, ",")
+	tlsCfg, err := kinetls.Config{CAFile: d.cfg.CAFile, CertFile: d.cfg.CertFile, KeyFile: d.cfg.KeyFile}.ClientConfig()
+	if err != nil {
+		return fmt.Errorf("cannot load the etcd TLS files: %w; check --datastore-cafile, --datastore-certfile and --datastore-keyfile", err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: servers, DialTimeout: d.ReachTimeout, TLS: tlsCfg, Logger: nopZap()})
+	if err != nil {
+		return fmt.Errorf("cannot reach etcd at %s: %w; check --datastore-endpoint", redact(d.cfg.Endpoint), err)
+	}
+	defer cli.Close()
+	cctx, cancel := context.WithTimeout(ctx, d.ReachTimeout)
+	defer cancel()
+	if _, err := cli.Get(cctx, "/kubox-health-check"); err != nil {
+		return fmt.Errorf("cannot reach etcd at %s: %v; check --datastore-endpoint and that etcd is running", redact(d.cfg.Endpoint), err)
+	}
+	d.mu.Lock()
+	d.endpoint = Endpoint{Servers: servers, CAFile: d.cfg.CAFile, CertFile: d.cfg.CertFile, KeyFile: d.cfg.KeyFile, LeaderElect: true}
+	d.mu.Unlock()
+	return nil
+}
+
+// Ready implements component.Component: Start returns only once kine
+// accepts connections.
+func (d *Datastore) Ready(ctx context.Context) error { return nil }
+
+// Stop implements component.Component.
+func (d *Datastore) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	cancel, wg := d.cancel, d.wg
+	d.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("kine did not stop in time")
+	}
+}
+
+func (d *Datastore) explain(err error) error {
+	msg := err.Error()
+	if d.cfg.Kind() == "sqlite" && (strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") || strings.Contains(msg, "corrupt")) {
+		return corruptError(d.paths.SQLiteFile, msg)
+	}
+	if strings.Contains(msg, "readonly") || strings.Contains(msg, "permission denied") || strings.Contains(msg, "unable to open") {
+		return fmt.Errorf("cannot open the database in %s: %s; check that --data-dir is writable", d.paths.DBDir, msg)
+	}
+	return fmt.Errorf("cannot start the %s datastore: %s; check --datastore-endpoint", d.cfg.Kind(), msg)
+}
+
+func corruptError(file, detail string) error {
+	return fmt.Errorf("the SQLite database %s is corrupt (%s): restore a backup or move it aside to start a new cluster; kubox left it untouched", file, detail)
+}
+
+// checkSQLiteFile refuses a file that is not an SQLite database before kine
+// opens it, so that nothing writes to it.
+func checkSQLiteFile(file string) error {
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the database %s: %w; check its permissions", file, err)
+	}
+	defer f.Close()
+	head := make([]byte, 16)
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF || err == nil) {
+		return nil // an empty file is a new database
+	}
+	if n < 16 || !bytes.Equal(head, []byte("SQLite format 3\x00")) {
+		return corruptError(file, "no SQLite header")
+	}
+	return nil
+}
+
+// redact hides credentials in a datastore URL list.
+func redact(endpoints string) string {
+	var out []string
+	for _, e := range strings.Split(endpoints, ",") {
+		if u, err := url.Parse(e); err == nil && u.User != nil {
+			u.User = url.User(u.User.Username())
+			e = u.String()
+		}
+		out = append(out, e)
+	}
+	return strings.Join(out, ",")
+}
+
+// nopZap silences the etcd client's own logger; kubox reports its errors.
+func nopZap() *zap.Logger { return zap.NewNop() }

@@ -1,0 +1,149 @@
+// Package args builds the configuration kubox hands to the embedded upstream
+// components: the command-line flags of kube-apiserver and
+// kube-controller-manager (upstream's public interface for them), and the
+// typed KubeSchedulerConfiguration. Pure functions of kubox's typed config,
+// covered by golden tests, so that any change to what upstream receives shows
+// in review.
+package args
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	componentbasev1alpha1 "k8s.io/component-base/config/v1alpha1"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
+
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/pki"
+)
+
+// Inputs is everything the builders need beyond the server config.
+type Inputs struct {
+	Server *config.Server
+	Certs  pki.ControlPlane
+
+	EtcdServers  []string
+	EtcdCAFile   string
+	EtcdCertFile string
+	EtcdKeyFile  string
+	LeaderElect  bool
+
+	ControllerKubeconfig string
+	SchedulerKubeconfig  string
+	SchedulerConfigFile  string
+}
+
+// APIServer returns kube-apiserver's flags.
+func APIServer(in Inputs) []string {
+	s := in.Server
+	c := in.Certs
+	issuer := "https://kubernetes.default.svc." + s.ClusterDomain
+	m := map[string]string{
+		"advertise-address":                  s.AdvertiseAddress.String(),
+		"allow-privileged":                   "true",
+		"anonymous-auth":                     "true", // RBAC lets anonymous reach health and version only
+		"api-audiences":                      issuer,
+		"authorization-mode":                 "Node,RBAC",
+		"bind-address":                       s.BindAddress.String(),
+		"client-ca-file":                     c.ClientCA,
+		"enable-admission-plugins":           "NodeRestriction",
+		"etcd-servers":                       strings.Join(in.EtcdServers, ","),
+		"kubelet-client-certificate":         c.APIServerKubeletCert,
+		"kubelet-client-key":                 c.APIServerKubeletKey,
+		"kubelet-preferred-address-types":    "InternalIP,ExternalIP,Hostname",
+		"profiling":                          "false",
+		"proxy-client-cert-file":             c.ProxyClientCert,
+		"proxy-client-key-file":              c.ProxyClientKey,
+		"requestheader-allowed-names":        "system:auth-proxy",
+		"requestheader-client-ca-file":       c.RequestHeaderCA,
+		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
+		"requestheader-group-headers":        "X-Remote-Group",
+		"requestheader-username-headers":     "X-Remote-User",
+		"secure-port":                        fmt.Sprint(s.HTTPSPort),
+		"service-account-issuer":             issuer,
+		"service-account-key-file":           c.ServiceAccountKey,
+		"service-account-signing-key-file":   c.ServiceAccountKey,
+		"service-cluster-ip-range":           s.ServiceCIDR.String(),
+		"service-node-port-range":            s.ServiceNodePorts,
+		"storage-backend":                    "etcd3",
+		"tls-cert-file":                      c.ServingCert,
+		"tls-private-key-file":               c.ServingKey,
+	}
+	setIf(m, "etcd-cafile", in.EtcdCAFile)
+	setIf(m, "etcd-certfile", in.EtcdCertFile)
+	setIf(m, "etcd-keyfile", in.EtcdKeyFile)
+	return flags(m, s.ExtraArgs.APIServer)
+}
+
+// ControllerManager returns kube-controller-manager's flags.
+func ControllerManager(in Inputs) []string {
+	s := in.Server
+	c := in.Certs
+	m := map[string]string{
+		"allocate-node-cidrs": "true",
+		"cluster-cidr":        s.ClusterCIDR.String(),
+		"cluster-signing-kube-apiserver-client-cert-file": c.ClientCA,
+		"cluster-signing-kube-apiserver-client-key-file":  c.ClientCAKey,
+		"cluster-signing-kubelet-client-cert-file":        c.ClientCA,
+		"cluster-signing-kubelet-client-key-file":         c.ClientCAKey,
+		"cluster-signing-kubelet-serving-cert-file":       c.ServerCA,
+		"cluster-signing-kubelet-serving-key-file":        c.ServerCAKey,
+		"cluster-signing-legacy-unknown-cert-file":        c.ServerCA,
+		"cluster-signing-legacy-unknown-key-file":         c.ServerCAKey,
+		"configure-cloud-routes":                          "false",
+		"kubeconfig":                                      in.ControllerKubeconfig,
+		"leader-elect":                                    fmt.Sprint(in.LeaderElect),
+		"profiling":                                       "false",
+		"root-ca-file":                                    c.ServerCA,
+		"secure-port":                                     "0", // no extra TCP listener
+		"service-account-private-key-file":                c.ServiceAccountKey,
+		"service-cluster-ip-range":                        s.ServiceCIDR.String(),
+		"use-service-account-credentials":                 "true",
+	}
+	return flags(m, s.ExtraArgs.ControllerManager)
+}
+
+// SchedulerFlags returns kube-scheduler's flags; its settings are in the
+// configuration file SchedulerConfig describes.
+func SchedulerFlags(in Inputs) []string {
+	m := map[string]string{
+		"config":      in.SchedulerConfigFile,
+		"profiling":   "false",
+		"secure-port": "0", // no extra TCP listener
+	}
+	return flags(m, in.Server.ExtraArgs.Scheduler)
+}
+
+// SchedulerConfig returns the scheduler's typed configuration.
+func SchedulerConfig(in Inputs) *schedv1.KubeSchedulerConfiguration {
+	leaderElect := in.LeaderElect
+	cfg := &schedv1.KubeSchedulerConfiguration{
+		ClientConnection: componentbasev1alpha1.ClientConnectionConfiguration{Kubeconfig: in.SchedulerKubeconfig},
+		LeaderElection:   componentbasev1alpha1.LeaderElectionConfiguration{LeaderElect: &leaderElect},
+	}
+	cfg.APIVersion = schedv1.SchemeGroupVersion.String()
+	cfg.Kind = "KubeSchedulerConfiguration"
+	return cfg
+}
+
+func setIf(m map[string]string, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+// flags renders m as sorted --name=value, with the user's extra name=value
+// arguments replacing kubox's value of the same name.
+func flags(m map[string]string, extra []string) []string {
+	for _, e := range extra {
+		k, v, _ := strings.Cut(e, "=")
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, "--"+k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}

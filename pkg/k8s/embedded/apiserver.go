@@ -1,0 +1,106 @@
+package embedded
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"github.com/kubox-io/kubox/pkg/component"
+)
+
+// APIServerConfig configures the embedded kube-apiserver.
+type APIServerConfig struct {
+	Args []string
+	// Listener is the API port, opened by the caller so that a port in use
+	// is reported before anything else starts.
+	Listener net.Listener
+	// ReadyURL, CAFile, CertFile and KeyFile let Ready poll /readyz as the
+	// admin.
+	ReadyURL                  string
+	CAFile, CertFile, KeyFile string
+}
+
+// NewAPIServer returns kube-apiserver as a component.
+func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
+	s := options.NewServerRunOptions()
+	if err := parseFlags("kube-apiserver", s.Flags(), cfg.Args); err != nil {
+		return nil, err
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return nil, fmt.Errorf("kube-apiserver feature gates: %w", err)
+	}
+	s.SecureServing.Listener = cfg.Listener
+	// kubox's loopback clients need not log the apiserver's own warnings.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	readyClient, err := adminClient(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &component.Func{
+		ComponentName: "apiserver",
+		Run: func(ctx context.Context) error {
+			ctx = klog.NewContext(ctx, klog.Background().WithName("apiserver"))
+			completed, err := s.Complete(ctx)
+			if err != nil {
+				return err
+			}
+			if errs := completed.Validate(); len(errs) != 0 {
+				return utilerrors.NewAggregate(errs)
+			}
+			return app.Run(ctx, completed)
+		},
+		ReadyCheck: func(ctx context.Context) error {
+			return getOK(ctx, readyClient, cfg.ReadyURL)
+		},
+	}, nil
+}
+
+func adminClient(caFile, certFile, keyFile string) (*http.Client, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", certFile, err)
+	}
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+			DisableKeepAlives: true,
+		},
+	}, nil
+}
+
+func getOK(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package pki
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// WriteKubeconfig writes a kubeconfig with one cluster, user and context, all
+// named "default", pointing at server and trusting caPEM. The client
+// certificate and key are embedded rather than referenced, so the file stays
+// valid wherever it is copied and cannot pair a renewed certificate with a
+// stale key. The file is written atomically with mode; a missing directory is
+// created 0700.
+func WriteKubeconfig(path, server string, caPEM []byte, certFile, keyFile string, mode os.FileMode) error {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return fmt.Errorf("reading client certificate %s: %w", certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("reading client key %s: %w", keyFile, err)
+	}
+
+	const name = "default"
+	cfg := clientcmdapi.NewConfig()
+	cluster := clientcmdapi.NewCluster()
+	cluster.Server = server
+	cluster.CertificateAuthorityData = caPEM
+	cfg.Clusters[name] = cluster
+	user := clientcmdapi.NewAuthInfo()
+	user.ClientCertificateData = certPEM
+	user.ClientKeyData = keyPEM
+	cfg.AuthInfos[name] = user
+	ctx := clientcmdapi.NewContext()
+	ctx.Cluster = name
+	ctx.AuthInfo = name
+	cfg.Contexts[name] = ctx
+	cfg.CurrentContext = name
+
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return fmt.Errorf("encoding kubeconfig %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating kubeconfig directory %s: %w", dir, err)
+	}
+	if err := writeFileAtomic(path, data, mode); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
+}

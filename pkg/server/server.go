@@ -1,0 +1,178 @@
+// Package server wires the server role together: data dir, PKI and
+// kubeconfigs, then datastore → apiserver → scheduler and controller-manager,
+// each started once the previous one is ready.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubox-io/kubox/pkg/component"
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/datastore"
+	"github.com/kubox-io/kubox/pkg/hostnet"
+	"github.com/kubox-io/kubox/pkg/k8s/args"
+	"github.com/kubox-io/kubox/pkg/k8s/embedded"
+	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/pki"
+)
+
+// Run runs a server until ctx ends (returning nil) or a component fails.
+func Run(ctx context.Context, cfg *config.Server, log *logging.Logger) error {
+	p := cfg.Paths
+	if err := prepareDirs(cfg); err != nil {
+		return err
+	}
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, servingSANs(cfg), config.CertRenewBefore, time.Now())
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	for _, n := range notes {
+		log.Infof("%s", n)
+	}
+	if _, err := pki.EnsureToken(p.TokenFile); err != nil {
+		return fmt.Errorf("join token: %w", err)
+	}
+	caPEM, err := os.ReadFile(certs.ServerCA)
+	if err != nil {
+		return err
+	}
+	url := cfg.LocalURL()
+	controllerKC := filepath.Join(p.CredDir, "controller.kubeconfig")
+	schedulerKC := filepath.Join(p.CredDir, "scheduler.kubeconfig")
+	for _, kc := range []struct{ path, cert, key string }{
+		{controllerKC, certs.ControllerCert, certs.ControllerKey},
+		{schedulerKC, certs.SchedulerCert, certs.SchedulerKey},
+	} {
+		if err := pki.WriteKubeconfig(kc.path, url, caPEM, kc.cert, kc.key, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := pki.WriteKubeconfig(cfg.Kubeconfig, url, caPEM, certs.AdminCert, certs.AdminKey, cfg.KubeconfigMode); err != nil {
+		return fmt.Errorf("cannot write the admin kubeconfig: %w; check --write-kubeconfig", err)
+	}
+	log.Infof("wrote admin kubeconfig to %s", cfg.Kubeconfig)
+
+	ds := datastore.New(cfg.Datastore, p)
+	in := func() args.Inputs {
+		ep := ds.Endpoint()
+		return args.Inputs{
+			Server: cfg, Certs: certs,
+			EtcdServers: ep.Servers, EtcdCAFile: ep.CAFile, EtcdCertFile: ep.CertFile, EtcdKeyFile: ep.KeyFile,
+			LeaderElect:          ep.LeaderElect,
+			ControllerKubeconfig: controllerKC,
+			SchedulerKubeconfig:  schedulerKC,
+			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
+		}
+	}
+	apiserver := &component.Lazy{ComponentName: "apiserver", Build: func() (component.Component, error) {
+		return embedded.NewAPIServer(embedded.APIServerConfig{
+			Args: args.APIServer(in()), Listener: ln,
+			ReadyURL: url + "/readyz", CAFile: certs.ServerCA, CertFile: certs.AdminCert, KeyFile: certs.AdminKey,
+		})
+	}}
+	scheduler := &component.Lazy{ComponentName: "scheduler", Build: func() (component.Component, error) {
+		i := in()
+		data, err := yaml.Marshal(args.SchedulerConfig(i))
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFile(i.SchedulerConfigFile, data); err != nil {
+			return nil, err
+		}
+		return embedded.NewScheduler(args.SchedulerFlags(i))
+	}}
+	controllers := &component.Lazy{ComponentName: "controller-manager", Build: func() (component.Component, error) {
+		return embedded.NewControllerManager(args.ControllerManager(in()))
+	}}
+
+	r := &component.Runner{Log: log}
+	return r.Run(ctx, ds, apiserver, scheduler, controllers)
+}
+
+// prepareDirs creates the server's directories, and proves the data dir is
+// writable before anything is written to it.
+func prepareDirs(cfg *config.Server) error {
+	p := cfg.Paths
+	for _, d := range []string{p.DataDir, p.ServerDir, p.CredDir, p.ConfDir, p.ManifestsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("cannot use --data-dir %s: %v; choose a writable directory", p.DataDir, unwrapPath(err))
+		}
+	}
+	probe, err := os.CreateTemp(p.ServerDir, ".write-test-")
+	if err != nil {
+		return fmt.Errorf("cannot use --data-dir %s: %v; choose a writable directory", p.DataDir, unwrapPath(err))
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// listen opens the API port first, so that a port in use stops the server
+// before any other work.
+func listen(cfg *config.Server) (net.Listener, error) {
+	addr := net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("port %d is already in use (%s): stop the process using it or choose another --https-listen-port", cfg.HTTPSPort, addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %v; check --bind-address and --https-listen-port", addr, err)
+	}
+	return ln, nil
+}
+
+// servingSANs lists every name and address the API can be reached at.
+func servingSANs(cfg *config.Server) pki.SANs {
+	sans := pki.SANs{
+		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc." + cfg.ClusterDomain, "localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, cfg.APIServiceIP(), cfg.AdvertiseAddress},
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		sans.DNSNames = append(sans.DNSNames, h)
+	}
+	if cfg.BindAddress.IsUnspecified() {
+		sans.IPs = append(sans.IPs, hostnet.Addresses()...)
+	} else {
+		sans.IPs = append(sans.IPs, cfg.BindAddress)
+	}
+	for _, s := range cfg.TLSSANs {
+		if ip := net.ParseIP(s); ip != nil {
+			sans.IPs = append(sans.IPs, ip)
+		} else {
+			sans.DNSNames = append(sans.DNSNames, s)
+		}
+	}
+	return sans
+}
+
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
