@@ -1,10 +1,4 @@
-// Package manifests embeds the add-on manifests kubox deploys into every
-// cluster. It holds none yet; the add-ons land with their own change.
+// Package manifests will embed the add-on manifests kubox deploys into every
+// cluster (CoreDNS, local storage, service load balancer, metrics). It is a
+// Go package so that a plain `go build` embeds them with //go:embed.
 package manifests
-
-import "embed"
-
-// FS holds every *.yaml file of this directory.
-//
-//go:embed *.go
-var FS embed.FS

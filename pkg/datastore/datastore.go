@@ -54,7 +54,7 @@ func New(cfg config.Datastore, p paths.Paths) *Datastore {
 }
 
 // Name implements component.Component.
-func (d *Datastore) Name() string { return "kine" }
+func (d *Datastore) Name() string { return "datastore" }
 
 // Endpoint is valid once Start returned.
 func (d *Datastore) Endpoint() Endpoint {

@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadInput: every mistake a user can make ends in one clear line
+// on stderr, a non-zero exit, and no existing data touched.
+func TestBadInput(t *testing.T) {
+	type tc struct {
+		name  string
+		setup func(t *testing.T, s *server) // may change s.Args or files
+		want  []string                       // substrings of the last line
+		check func(t *testing.T, s *server)  // after the run
+	}
+	cases := []tc{
+		{
+			name: "port in use",
+			setup: func(t *testing.T, s *server) {
+				ln, err := net.Listen("tcp", fmt.Sprintf(":%d", s.Port))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ln.Close() })
+			},
+			want: []string{"port", "already in use", "--https-listen-port"},
+		},
+		{
+			name: "unwritable data dir",
+			setup: func(t *testing.T, s *server) {
+				file := filepath.Join(s.Dir, "a-file")
+				os.WriteFile(file, []byte("x"), 0o600)
+				s.DataDir = filepath.Join(file, "data")
+			},
+			want: []string{"--data-dir", "not a directory", "writable"},
+		},
+		{
+			name: "unreachable datastore",
+			setup: func(t *testing.T, s *server) {
+				s.Args = append(s.Args, "--datastore-endpoint", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+			},
+			want: []string{"cannot reach etcd", "--datastore-endpoint"},
+		},
+		{
+			name: "corrupt sqlite",
+			setup: func(t *testing.T, s *server) {
+				os.MkdirAll(filepath.Join(s.DataDir, "server", "db"), 0o700)
+				os.WriteFile(filepath.Join(s.DataDir, "server", "db", "state.db"), bytes.Repeat([]byte("not a database "), 500), 0o600)
+			},
+			want: []string{"state.db", "corrupt", "untouched"},
+			check: func(t *testing.T, s *server) {
+				got, _ := os.ReadFile(filepath.Join(s.DataDir, "server", "db", "state.db"))
+				if sha256.Sum256(got) != sha256.Sum256(bytes.Repeat([]byte("not a database "), 500)) {
+					t.Errorf("the corrupt database file was modified")
+				}
+				if _, err := os.Stat(filepath.Join(s.DataDir, "server", "db", "state.db-wal")); err == nil {
+					t.Errorf("a WAL file was created next to the corrupt database")
+				}
+			},
+		},
+		{
+			name:  "bad cidr",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--cluster-cidr", "10.42.0.0/33") },
+			want:  []string{"invalid --cluster-cidr", "10.42.0.0/33"},
+		},
+		{
+			name:  "bad port value",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--https-listen-port", "http") },
+			want:  []string{"https-listen-port", "http", "--help"},
+		},
+		{
+			name:  "unknown flag",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--no-such-flag") },
+			want:  []string{"no-such-flag", "kubox server --help"},
+		},
+		{
+			name:  "bad kubeconfig mode",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--write-kubeconfig-mode", "999") },
+			want:  []string{"--write-kubeconfig-mode", "999"},
+		},
+		{
+			name:  "bad extra apiserver arg",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--kube-apiserver-arg", "no-such-upstream-flag=1") },
+			want:  []string{"apiserver", "no-such-upstream-flag"},
+		},
+		{
+			name: "unknown config key",
+			setup: func(t *testing.T, s *server) {
+				os.WriteFile(s.ConfigFile, []byte("data-dri: /srv/kubox\n"), 0o600)
+			},
+			want: []string{"config.yaml", `"data-dri"`, "data-dir"},
+		},
+		{
+			name: "wrong config type",
+			setup: func(t *testing.T, s *server) {
+				os.WriteFile(s.ConfigFile, []byte("https-listen-port: abc\n"), 0o600)
+			},
+			want: []string{"config.yaml", "https-listen-port", "integer"},
+		},
+		{
+			name: "missing config file",
+			setup: func(t *testing.T, s *server) {
+				s.ConfigFile = filepath.Join(s.Dir, "nope.yaml")
+			},
+			want: []string{"nope.yaml", "--config"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newServer(t)
+			c.setup(t, s)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, s.bin, s.argv()...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("kubox did not exit within 90s\n%s", stderr.String())
+			}
+			if err == nil || cmd.ProcessState.ExitCode() == 0 {
+				t.Fatalf("exit code 0, want non-zero\n%s", stderr.String())
+			}
+			line := lastLine(stderr.String())
+			if !strings.HasPrefix(line, "kubox: ") {
+				t.Errorf("last line %q does not start with \"kubox: \"", line)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("last line %q lacks %q", line, w)
+				}
+			}
+			if c.check != nil {
+				c.check(t, s)
+			}
+		})
+	}
+}

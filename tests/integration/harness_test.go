@@ -1,0 +1,292 @@
+// Package integration runs the kubox binary as a user would, one node per
+// test, and checks what a user would check: kubectl's answers, files on
+// disk, listening sockets, exit codes and error lines.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// defaultReady bounds how long a server may take to become ready.
+const defaultReady = 2 * time.Minute
+
+// kuboxBin is the binary under test, built by `make test-integration`.
+func kuboxBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("KUBOX_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../bin/kubox")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("kubox binary not found at %s: run `make test-integration` (or set KUBOX_BIN)", bin)
+	}
+	return bin
+}
+
+// freePort asks the kernel for a free TCP port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// server is one `kubox server` process in its own temp dirs.
+type server struct {
+	t          *testing.T
+	bin        string
+	Dir        string
+	DataDir    string
+	Kubeconfig string
+	ConfigFile string
+	Port       int
+	Args       []string
+
+	cmd    *exec.Cmd
+	logf   *os.File
+	exited chan struct{}
+	err    error
+}
+
+func newServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{
+		t:          t,
+		bin:        kuboxBin(t),
+		Dir:        dir,
+		DataDir:    filepath.Join(dir, "data"),
+		Kubeconfig: filepath.Join(dir, "kubeconfig.yaml"),
+		ConfigFile: filepath.Join(dir, "config.yaml"),
+		Port:       freePort(t),
+		Args:       args,
+	}
+	if err := os.WriteFile(s.ConfigFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			s.dumpLog(60)
+		}
+	})
+	return s
+}
+
+func (s *server) argv() []string {
+	return append([]string{"server",
+		"--config", s.ConfigFile,
+		"--data-dir", s.DataDir,
+		"--https-listen-port", fmt.Sprint(s.Port),
+		"--write-kubeconfig", s.Kubeconfig,
+	}, s.Args...)
+}
+
+// Start launches the server; Stop or the test's cleanup ends it.
+func (s *server) Start() {
+	s.t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.Dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.logf = f
+	s.cmd = exec.Command(s.bin, s.argv()...)
+	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		s.err = cmd.Wait()
+		close(exited)
+	}(s.cmd, s.exited)
+}
+
+// StartReady starts the server and waits for /readyz.
+func (s *server) StartReady() {
+	s.t.Helper()
+	s.Start()
+	s.WaitReady(defaultReady)
+}
+
+// WaitReady polls /readyz as the admin until it answers ok.
+func (s *server) WaitReady(timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("kubox server exited before it was ready: %v\n%s", s.err, s.tail(30))
+		default:
+		}
+		if _, err := os.Stat(s.Kubeconfig); err == nil {
+			if last = s.readyz(); last == nil {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("kubox server not ready after %s: %v\n%s", timeout, last, s.tail(30))
+}
+
+func (s *server) readyz() error {
+	rc, err := s.RESTConfig()
+	if err != nil {
+		return err
+	}
+	c, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return err
+	}
+	c.Timeout = 5 * time.Second
+	resp, err := c.Get(rc.Host + "/readyz")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %s", resp.Status)
+	}
+	return nil
+}
+
+// Stop sends SIGTERM and waits; a server that does not stop in time is
+// killed and the test fails.
+func (s *server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("kubox server did not stop within 60s of SIGTERM")
+	}
+	s.logf.Close()
+}
+
+// ExitCode is the exit status after Stop.
+func (s *server) ExitCode() int {
+	<-s.exited
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// Kill ends the server with SIGKILL, as a crash or power loss would.
+func (s *server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.logf.Close()
+}
+
+// PID of the running server.
+func (s *server) PID() int { return s.cmd.Process.Pid }
+
+func (s *server) RESTConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
+}
+
+func (s *server) Client() kubernetes.Interface {
+	s.t.Helper()
+	rc, err := s.RESTConfig()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rc.QPS, rc.Burst = 200, 400
+	return kubernetes.NewForConfigOrDie(rc)
+}
+
+// Kubectl runs the embedded kubectl against this server.
+func (s *server) Kubectl(args ...string) (string, error) {
+	return run(s.bin, append([]string{"kubectl", "--kubeconfig", s.Kubeconfig}, args...), nil)
+}
+
+// MustKubectl fails the test when kubectl fails.
+func (s *server) MustKubectl(args ...string) string {
+	s.t.Helper()
+	out, err := s.Kubectl(args...)
+	if err != nil {
+		s.t.Fatalf("kubox kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (s *server) tail(n int) string {
+	data, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (s *server) dumpLog(n int) {
+	s.t.Logf("last lines of %s/server.log:\n%s", s.Dir, s.tail(n))
+}
+
+// run executes a command with a time limit and returns its combined output.
+func run(bin string, args []string, env []string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out string) string {
+	var last string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			last = l
+		}
+	}
+	return last
+}
+
+// anonymousGet requests path from the server without credentials.
+func anonymousGet(t *testing.T, port int, path string) int {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // identity is not under test here
+	}}
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatalf("anonymous GET %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
