@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 KUBE_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
 KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+VERSION ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.1.0-dev)
 COMMIT ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 TAGS := providerless
@@ -41,7 +41,8 @@ deps:
 test: test-unit test-integration
 
 test-unit:
-	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/repo/...
+	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/...
+	$(GO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
 
 test-integration: build
 	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}

@@ -74,7 +74,6 @@ func Run(ctx context.Context, cfg *config.Server, log *logging.Logger) error {
 		return args.Inputs{
 			Server: cfg, Certs: certs,
 			EtcdServers: ep.Servers, EtcdCAFile: ep.CAFile, EtcdCertFile: ep.CertFile, EtcdKeyFile: ep.KeyFile,
-			LeaderElect:          ep.LeaderElect,
 			ControllerKubeconfig: controllerKC,
 			SchedulerKubeconfig:  schedulerKC,
 			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
@@ -95,10 +94,10 @@ func Run(ctx context.Context, cfg *config.Server, log *logging.Logger) error {
 		if err := writeFile(i.SchedulerConfigFile, data); err != nil {
 			return nil, err
 		}
-		return embedded.NewScheduler(args.SchedulerFlags(i))
+		return embedded.NewScheduler(args.SchedulerFlags(i), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: schedulerKC})
 	}}
 	controllers := &component.Lazy{ComponentName: "controller-manager", Build: func() (component.Component, error) {
-		return embedded.NewControllerManager(args.ControllerManager(in()))
+		return embedded.NewControllerManager(args.ControllerManager(in()), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: controllerKC})
 	}}
 
 	r := &component.Runner{Log: log}

@@ -252,16 +252,21 @@ func (s *server) dumpLog(n int) {
 	s.t.Logf("last lines of %s/server.log:\n%s", s.Dir, s.tail(n))
 }
 
-// run executes a command with a time limit and returns its combined output.
+// run executes a command with a time limit. It returns the standard
+// output, and on failure the standard error after it, so that callers can
+// parse output and still see why a command failed.
 func run(bin string, args []string, env []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	return out.String(), err
+	if err != nil {
+		return out.String() + errOut.String(), err
+	}
+	return out.String(), nil
 }
 
 // lastLine is the last non-empty line of out.

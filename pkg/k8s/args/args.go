@@ -27,7 +27,6 @@ type Inputs struct {
 	EtcdCAFile   string
 	EtcdCertFile string
 	EtcdKeyFile  string
-	LeaderElect  bool
 
 	ControllerKubeconfig string
 	SchedulerKubeconfig  string
@@ -93,7 +92,7 @@ func ControllerManager(in Inputs) []string {
 		"cluster-signing-legacy-unknown-key-file":         c.ServerCAKey,
 		"configure-cloud-routes":                          "false",
 		"kubeconfig":                                      in.ControllerKubeconfig,
-		"leader-elect":                                    fmt.Sprint(in.LeaderElect),
+		"leader-elect":                                    "false", // kubox elects, see pkg/k8s/embedded
 		"profiling":                                       "false",
 		"root-ca-file":                                    c.ServerCA,
 		"secure-port":                                     "0", // no extra TCP listener
@@ -117,7 +116,7 @@ func SchedulerFlags(in Inputs) []string {
 
 // SchedulerConfig returns the scheduler's typed configuration.
 func SchedulerConfig(in Inputs) *schedv1.KubeSchedulerConfiguration {
-	leaderElect := in.LeaderElect
+	leaderElect := false // kubox elects, see pkg/k8s/embedded
 	cfg := &schedv1.KubeSchedulerConfiguration{
 		ClientConnection: componentbasev1alpha1.ClientConnectionConfiguration{Kubeconfig: in.SchedulerKubeconfig},
 		LeaderElection:   componentbasev1alpha1.LeaderElectionConfiguration{LeaderElect: &leaderElect},

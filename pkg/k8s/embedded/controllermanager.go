@@ -12,7 +12,7 @@ import (
 )
 
 // NewControllerManager returns kube-controller-manager as a component.
-func NewControllerManager(args []string) (component.Component, error) {
+func NewControllerManager(args []string, le LeaderElection) (component.Component, error) {
 	s, err := options.NewKubeControllerManagerOptions()
 	if err != nil {
 		return nil, fmt.Errorf("kube-controller-manager options: %w", err)
@@ -28,13 +28,13 @@ func NewControllerManager(args []string) (component.Component, error) {
 	}
 	return &component.Func{
 		ComponentName: "controller-manager",
-		Run: func(ctx context.Context) error {
+		Run: elected(le, "kube-controller-manager", func(ctx context.Context) error {
 			ctx = klog.NewContext(ctx, klog.Background().WithName("controller-manager"))
 			c, err := s.Config(ctx, known, disabled, aliases)
 			if err != nil {
 				return err
 			}
 			return app.Run(ctx, c.Complete())
-		},
+		}),
 	}, nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // NewScheduler returns kube-scheduler as a component.
-func NewScheduler(args []string) (component.Component, error) {
+func NewScheduler(args []string, le LeaderElection) (component.Component, error) {
 	opts := options.NewOptions()
 	if err := parseFlags("kube-scheduler", *opts.Flags, args); err != nil {
 		return nil, err
@@ -30,13 +30,13 @@ func NewScheduler(args []string) (component.Component, error) {
 	}
 	return &component.Func{
 		ComponentName: "scheduler",
-		Run: func(ctx context.Context) error {
+		Run: elected(le, "kube-scheduler", func(ctx context.Context) error {
 			ctx = klog.NewContext(ctx, klog.Background().WithName("scheduler"))
 			cc, sched, err := app.Setup(ctx, opts)
 			if err != nil {
 				return err
 			}
 			return app.Run(ctx, cc, sched)
-		},
+		}),
 	}, nil
 }

@@ -1,0 +1,122 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(e string) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, " ")
+}
+
+func fn(rec *recorder, name string, ready chan struct{}, runErr chan error) *Func {
+	return &Func{
+		ComponentName: name,
+		Run: func(ctx context.Context) error {
+			rec.add("start:" + name)
+			select {
+			case <-ctx.Done():
+				rec.add("stop:" + name)
+				return nil
+			case err := <-runErr:
+				return err
+			}
+		},
+		ReadyCheck: func(ctx context.Context) error {
+			select {
+			case <-ready:
+				rec.add("ready:" + name)
+				return nil
+			default:
+				return errors.New("not yet")
+			}
+		},
+		PollInterval: time.Millisecond,
+	}
+}
+
+// TestOrder: b starts only after a is ready; stop runs in reverse.
+func TestOrder(t *testing.T) {
+	rec := &recorder{}
+	readyA, readyB := make(chan struct{}), make(chan struct{})
+	a := fn(rec, "a", readyA, nil)
+	b := fn(rec, "b", readyB, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- (&Runner{}).Run(ctx, a, b) }()
+	time.Sleep(50 * time.Millisecond)
+	if strings.Contains(rec.String(), "start:b") {
+		t.Fatalf("b started before a was ready: %s", rec)
+	}
+	close(readyA)
+	time.Sleep(50 * time.Millisecond)
+	close(readyB)
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("clean stop returned %v", err)
+	}
+	want := "start:a ready:a start:b ready:b stop:b stop:a"
+	if got := rec.String(); got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
+// TestFailure: a component failing at runtime ends Run with its error,
+// named, and stops the others.
+func TestFailure(t *testing.T) {
+	rec := &recorder{}
+	ready := make(chan struct{})
+	close(ready)
+	fail := make(chan error, 1)
+	a := fn(rec, "a", ready, nil)
+	b := fn(rec, "b", ready, fail)
+	done := make(chan error)
+	go func() { done <- (&Runner{}).Run(context.Background(), a, b) }()
+	time.Sleep(50 * time.Millisecond)
+	fail <- errors.New("disk full")
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "b: disk full" {
+			t.Fatalf("Run returned %v, want \"b: disk full\"", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after a component failed")
+	}
+	if !strings.Contains(rec.String(), "stop:a") {
+		t.Fatalf("a was not stopped: %s", rec)
+	}
+}
+
+// TestStartError: a start error is returned and earlier components stop.
+func TestStartError(t *testing.T) {
+	rec := &recorder{}
+	ready := make(chan struct{})
+	close(ready)
+	a := fn(rec, "a", ready, nil)
+	bad := &Lazy{ComponentName: "bad", Build: func() (Component, error) { return nil, errors.New("bad flag") }}
+	err := (&Runner{}).Run(context.Background(), a, bad)
+	if err == nil || err.Error() != "bad: bad flag" {
+		t.Fatalf("Run returned %v", err)
+	}
+	if !strings.Contains(rec.String(), "stop:a") {
+		t.Fatalf("a was not stopped: %s", rec)
+	}
+}

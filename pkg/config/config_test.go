@@ -1,0 +1,92 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func defaults() ServerOptions {
+	return ServerOptions{DataDir: DefaultDataDir, ConfigDir: DefaultConfigDir, HTTPSPort: DefaultHTTPSPort}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := defaults().Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]string{
+		"cluster cidr":  {s.ClusterCIDR.String(), "10.42.0.0/16"},
+		"service cidr":  {s.ServiceCIDR.String(), "10.43.0.0/16"},
+		"cluster dns":   {s.ClusterDNS.String(), "10.43.0.10"},
+		"api service":   {s.APIServiceIP().String(), "10.43.0.1"},
+		"domain":        {s.ClusterDomain, "cluster.local"},
+		"kubeconfig":    {s.Kubeconfig, "/etc/kubox/kubox.yaml"},
+		"mode":          {s.KubeconfigMode.String(), "-rw-------"},
+		"sqlite":        {s.Paths.SQLiteFile, "/var/lib/kubox/server/db/state.db"},
+		"datastore":     {s.Datastore.Kind(), "sqlite"},
+		"local url":     {s.LocalURL(), "https://127.0.0.1:6443"},
+		"bind":          {s.BindAddress.String(), "0.0.0.0"},
+		"node ports":    {s.ServiceNodePorts, "30000-32767"},
+		"token":         {s.Paths.TokenFile, "/var/lib/kubox/server/token"},
+		"advertise set": {boolStr(s.AdvertiseAddress != nil), "true"},
+	}
+	for name, c := range checks {
+		if c[0] != c[1] {
+			t.Errorf("%s = %q, want %q", name, c[0], c[1])
+		}
+	}
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func TestInvalid(t *testing.T) {
+	cases := []struct {
+		mutate func(*ServerOptions)
+		want   string
+	}{
+		{func(o *ServerOptions) { o.ClusterCIDR = "10.42.0.0/33" }, "invalid --cluster-cidr"},
+		{func(o *ServerOptions) { o.ClusterCIDR = "10.42.0.1/16" }, "did you mean 10.42.0.0/16"},
+		{func(o *ServerOptions) { o.ServiceCIDR = "10.42.0.0/24" }, "overlap"},
+		{func(o *ServerOptions) { o.ServiceCIDR = "10.0.0.0/8" }, "at most 20 host bits"},
+		{func(o *ServerOptions) { o.ClusterDNS = "10.99.0.10" }, "must lie inside --service-cidr"},
+		{func(o *ServerOptions) { o.ClusterDNS = "dns" }, "invalid --cluster-dns"},
+		{func(o *ServerOptions) { o.HTTPSPort = 70000 }, "--https-listen-port"},
+		{func(o *ServerOptions) { o.BindAddress = "host" }, "invalid --bind-address"},
+		{func(o *ServerOptions) { o.WriteKubeconfigMode = "0999" }, "--write-kubeconfig-mode"},
+		{func(o *ServerOptions) { o.ServiceNodePorts = "32767-30000" }, "--service-node-port-range"},
+		{func(o *ServerOptions) { o.DatastoreEndpoint = "etcd.local:2379" }, "invalid --datastore-endpoint"},
+		{func(o *ServerOptions) {
+			o.DatastoreCAFile = "/nonexistent/ca.pem"
+			o.DatastoreEndpoint = "https://e:2379"
+		}, "--datastore-cafile"},
+		{func(o *ServerOptions) { o.APIServerArgs = []string{"--v=3"} }, "without leading dashes"},
+		{func(o *ServerOptions) { o.DataDir = "" }, "--data-dir"},
+	}
+	for _, c := range cases {
+		o := defaults()
+		c.mutate(&o)
+		_, err := o.Server()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want error containing %q, got %v", c.want, err)
+		}
+	}
+}
+
+func TestDatastoreKind(t *testing.T) {
+	for ep, kind := range map[string]string{
+		"":                              "sqlite",
+		"sqlite:///x.db":                "sqlite",
+		"postgres://u:p@h/db":           "postgres",
+		"mysql://u:p@tcp(h:3306)/db":    "mysql",
+		"https://a:2379,https://b:2379": "etcd",
+	} {
+		if got := (Datastore{Endpoint: ep}).Kind(); got != kind {
+			t.Errorf("Kind(%q) = %s, want %s", ep, got, kind)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package args
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/pki"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func inputs(t *testing.T, mutate func(*config.ServerOptions)) Inputs {
+	t.Helper()
+	o := config.ServerOptions{
+		DataDir: "/var/lib/kubox", ConfigDir: "/etc/kubox",
+		AdvertiseAddress: "192.0.2.10", HTTPSPort: 6443,
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	s, err := o.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Inputs{
+		Server:               s,
+		Certs:                pki.ControlPlaneFiles(s.Paths.TLSDir),
+		EtcdServers:          []string{"unix:///var/lib/kubox/server/kine.sock"},
+		ControllerKubeconfig: "/var/lib/kubox/server/cred/controller.kubeconfig",
+		SchedulerKubeconfig:  "/var/lib/kubox/server/cred/scheduler.kubeconfig",
+		SchedulerConfigFile:  "/var/lib/kubox/server/conf/scheduler.yaml",
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/k8s/args -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; if intended, rerun with -update.\ngot:\n%s", name, got)
+	}
+}
+
+// TestGolden pins exactly what upstream receives for the defaults.
+func TestGolden(t *testing.T) {
+	in := inputs(t, nil)
+	golden(t, "kube-apiserver.flags", strings.Join(APIServer(in), "\n")+"\n")
+	golden(t, "kube-controller-manager.flags", strings.Join(ControllerManager(in), "\n")+"\n")
+	golden(t, "kube-scheduler.flags", strings.Join(SchedulerFlags(in), "\n")+"\n")
+	data, err := yaml.Marshal(SchedulerConfig(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "kube-scheduler.yaml", string(data))
+}
+
+func has(list []string, want string) bool {
+	for _, s := range list {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestConfigReachesFlags: user settings and the datastore's answers show up
+// in the flags, and extra args replace kubox's value rather than repeat it.
+func TestConfigReachesFlags(t *testing.T) {
+	in := inputs(t, func(o *config.ServerOptions) {
+		o.ClusterCIDR = "10.100.0.0/16"
+		o.ServiceCIDR = "10.200.0.0/16"
+		o.ClusterDNS = "10.200.0.10"
+		o.HTTPSPort = 7443
+		o.APIServerArgs = []string{"profiling=true", "audit-log-maxage=3"}
+	})
+	in.EtcdServers = []string{"https://a:2379", "https://b:2379"}
+	in.EtcdCAFile = "/ca.pem"
+	api := APIServer(in)
+	for _, want := range []string{
+		"--service-cluster-ip-range=10.200.0.0/16", "--secure-port=7443",
+		"--etcd-servers=https://a:2379,https://b:2379", "--etcd-cafile=/ca.pem",
+		"--profiling=true", "--audit-log-maxage=3", "--advertise-address=192.0.2.10",
+	} {
+		if !has(api, want) {
+			t.Errorf("apiserver flags lack %s", want)
+		}
+	}
+	if has(api, "--profiling=false") {
+		t.Errorf("extra arg did not replace kubox's --profiling")
+	}
+	cm := ControllerManager(in)
+	for _, want := range []string{"--cluster-cidr=10.100.0.0/16", "--leader-elect=false", "--secure-port=0"} {
+		if !has(cm, want) {
+			t.Errorf("controller-manager flags lack %s", want)
+		}
+	}
+	if le := SchedulerConfig(in).LeaderElection.LeaderElect; le == nil || *le {
+		t.Errorf("upstream scheduler leader election must be off: kubox elects")
+	}
+}
