@@ -21,18 +21,23 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration bench clean deps
+.PHONY: all build test test-unit test-integration bench clean deps payload
 
 all: build
 
 build: bin/kubox
 
-bin/kubox: FORCE
+bin/kubox: FORCE payload
 	@mkdir -p bin
 	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/kubox ./cmd/kubox
 	ln -sf kubox bin/kubectl
 
 FORCE:
+
+# runc, containerd-shim-runc-v2, the CNI plugins and pause, packed into
+# pkg/bundle/assets/payload.tar.zst, which bin/kubox embeds.
+payload:
+	bash scripts/build-payload.sh build/payload
 
 # Host packages the tests need (root, Debian).
 deps:

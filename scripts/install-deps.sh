@@ -7,6 +7,10 @@ pkgs=(
 	gcc libc6-dev make git # cgo build (SQLite)
 	etcd-server            # external-datastore tests
 	iproute2 procps        # tests inspect listeners and processes
+	iptables kmod          # kube-proxy, CNI plugins, modprobe
+	curl                   # tests reach Services from the host
+	libseccomp-dev pkgconf # static runc with seccomp (make payload)
+	musl-tools             # small static pause (make payload)
 )
 
 missing=()

@@ -12,6 +12,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/kubox-io/kubox/pkg/containerd/daemon"
+
 	"github.com/kubox-io/kubox/pkg/version"
 )
 
@@ -21,6 +23,17 @@ func Main(args []string) int {
 	switch filepath.Base(args[0]) {
 	case "kubectl":
 		return Kubectl(args)
+	case "ctr":
+		return Ctr(args)
+	}
+	// Subcommands with flags of their own bypass kubox's flag parsing.
+	if len(args) > 1 {
+		switch args[1] {
+		case "containerd":
+			return daemon.Main(args[1:])
+		case "ctr":
+			return Ctr(args[1:])
+		}
 	}
 	return run(args, os.Stdout, os.Stderr)
 }
@@ -57,6 +70,10 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		Commands: []*ucli.Command{
 			serverCommand(),
 			kubectlCommand(),
+			checkConfigCommand(),
+			killallCommand(),
+			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
+			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},
 	}
 	return app

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/kubox-io/kubox/pkg/agent"
+	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/logging"
@@ -19,6 +22,8 @@ const defaultConfigFile = config.DefaultConfigDir + "/config.yaml"
 
 func serverCommand() *ucli.Command {
 	o := &config.ServerOptions{ConfigDir: config.DefaultConfigDir}
+	ao := &config.AgentOptions{}
+	nodeLabels, nodeTaints, kubeletArgs, proxyArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
 	var configFile string
 	tlsSANs := ucli.NewStringSlice()
 	apiArgs, cmArgs, schedArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
@@ -51,6 +56,17 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
+			&ucli.BoolFlag{Name: "disable-agent", Destination: &ao.DisableAgent, Usage: "run only the control plane, no node"},
+			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
+			&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
+			&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP (default: the primary address)"},
+			&ucli.StringSliceFlag{Name: "node-label", Destination: nodeLabels, Usage: "node label key=value (repeatable)"},
+			&ucli.StringSliceFlag{Name: "node-taint", Destination: nodeTaints, Usage: "node taint key=value:Effect (repeatable)"},
+			&ucli.StringSliceFlag{Name: "kubelet-arg", Destination: kubeletArgs, Usage: "extra kubelet flag as name=value (repeatable)"},
+			&ucli.StringSliceFlag{Name: "kube-proxy-arg", Destination: proxyArgs, Usage: "extra kube-proxy flag as name=value, e.g. proxy-mode=nftables (repeatable)"},
+			&ucli.StringFlag{Name: "flannel-backend", Value: "vxlan", Destination: &ao.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
+			&ucli.StringFlag{Name: "flannel-iface", Destination: &ao.FlannelIface, Usage: "interface for the pod network between nodes"},
+			&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
 		},
@@ -68,12 +84,33 @@ func serverCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			ao.NodeLabels, ao.NodeTaints = nodeLabels.Value(), nodeTaints.Value()
+			ao.KubeletArgs, ao.KubeProxyArgs = kubeletArgs.Value(), proxyArgs.Value()
+			var node *config.Agent
+			if !ao.DisableAgent {
+				if node, err = ao.Agent(cfg); err != nil {
+					return err
+				}
+			}
 			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
 			log.InstallGlobal()
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if err := server.Run(ctx, cfg, log); err != nil {
+			srv, err := server.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			comps := srv.Components()
+			if node != nil {
+				creds, err := srv.NodeCredentials(node)
+				if err != nil {
+					return fmt.Errorf("node certificates: %w", err)
+				}
+				comps = append(comps, agent.Components(node, cfg.Paths, creds, log)...)
+			}
+			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
 				return err
 			}
 			log.Infof("stopped")

@@ -131,6 +131,10 @@ type Func struct {
 	ReadyCheck func(ctx context.Context) error
 	// PollInterval between ReadyCheck calls; default 100ms.
 	PollInterval time.Duration
+	// StopWait, if set, bounds how long Stop waits for Run to return; past
+	// it the component is left to end with the process (a server draining
+	// connections of clients that are themselves being stopped).
+	StopWait time.Duration
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -188,8 +192,14 @@ func (f *Func) Stop(ctx context.Context) error {
 		return nil
 	}
 	cancel()
+	var wait <-chan time.Time
+	if f.StopWait > 0 {
+		wait = time.After(f.StopWait)
+	}
 	select {
 	case <-done:
+		return nil
+	case <-wait:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("did not stop in time")
@@ -240,3 +250,22 @@ func (l *Lazy) Stop(ctx context.Context) error {
 	}
 	return c.Stop(ctx)
 }
+
+// Step is a one-shot piece of start-up work (host setup, writing files) that
+// must finish before the next component starts.
+type Step struct {
+	StepName string
+	Do       func(ctx context.Context) error
+}
+
+// Name implements Component.
+func (s *Step) Name() string { return s.StepName }
+
+// Start implements Component: it runs the step to completion.
+func (s *Step) Start(ctx context.Context, _ func(error)) error { return s.Do(ctx) }
+
+// Ready implements Component.
+func (s *Step) Ready(context.Context) error { return nil }
+
+// Stop implements Component.
+func (s *Step) Stop(context.Context) error { return nil }

@@ -57,6 +57,7 @@ type ServerOptions struct {
 	SchedulerArgs       []string
 	Debug               bool
 	Verbosity           int
+	RunDir              string
 }
 
 // Server is the validated configuration of a server.
@@ -162,7 +163,14 @@ func (o ServerOptions) Server() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Paths = paths.New(dataDir, configDir)
+	runDir := o.RunDir
+	if runDir == "" {
+		runDir = paths.RunDirFor(dataDir, DefaultDataDir)
+	}
+	if runDir, err = absDir("--run-dir", runDir); err != nil {
+		return nil, err
+	}
+	s.Paths = paths.New(dataDir, configDir, runDir)
 
 	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
 		return nil, fmt.Errorf("invalid --https-listen-port %d: must be between 1 and 65535", s.HTTPSPort)

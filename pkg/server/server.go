@@ -4,7 +4,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -26,17 +25,41 @@ import (
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
-// Run runs a server until ctx ends (returning nil) or a component fails.
-func Run(ctx context.Context, cfg *config.Server, log *logging.Logger) error {
-	p := cfg.Paths
+// Server is a prepared server: directories, API port, certificates and
+// kubeconfigs exist; Components runs it.
+type Server struct {
+	cfg   *config.Server
+	certs pki.ControlPlane
+	ln    net.Listener
+	comps []component.Component
+}
+
+// New prepares a server. Close releases the API port if the server never
+// runs.
+func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 	if err := prepareDirs(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := listen(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ln.Close()
+	srv := &Server{cfg: cfg, ln: ln}
+	if err := srv.prepare(log); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// Components are the control plane's components in start order.
+func (s *Server) Components() []component.Component { return s.comps }
+
+// Close releases the API port.
+func (s *Server) Close() error { return s.ln.Close() }
+
+func (s *Server) prepare(log *logging.Logger) error {
+	cfg, ln, p := s.cfg, s.ln, s.cfg.Paths
 
 	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, servingSANs(cfg), config.CertRenewBefore, time.Now())
 	if err != nil {
@@ -100,8 +123,9 @@ func Run(ctx context.Context, cfg *config.Server, log *logging.Logger) error {
 		return embedded.NewControllerManager(args.ControllerManager(in()), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: controllerKC})
 	}}
 
-	r := &component.Runner{Log: log}
-	return r.Run(ctx, ds, apiserver, scheduler, controllers)
+	s.certs = certs
+	s.comps = []component.Component{ds, apiserver, scheduler, controllers}
+	return nil
 }
 
 // prepareDirs creates the server's directories, and proves the data dir is

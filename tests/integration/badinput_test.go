@@ -20,8 +20,8 @@ func TestBadInput(t *testing.T) {
 	type tc struct {
 		name  string
 		setup func(t *testing.T, s *server) // may change s.Args or files
-		want  []string                       // substrings of the last line
-		check func(t *testing.T, s *server)  // after the run
+		want  []string                      // substrings of the last line
+		check func(t *testing.T, s *server) // after the run
 	}
 	cases := []tc{
 		{
@@ -89,9 +89,11 @@ func TestBadInput(t *testing.T) {
 			want:  []string{"--write-kubeconfig-mode", "999"},
 		},
 		{
-			name:  "bad extra apiserver arg",
-			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--kube-apiserver-arg", "no-such-upstream-flag=1") },
-			want:  []string{"apiserver", "no-such-upstream-flag"},
+			name: "bad extra apiserver arg",
+			setup: func(t *testing.T, s *server) {
+				s.Args = append(s.Args, "--kube-apiserver-arg", "no-such-upstream-flag=1")
+			},
+			want: []string{"apiserver", "no-such-upstream-flag"},
 		},
 		{
 			name: "unknown config key",

@@ -59,6 +59,7 @@ type server struct {
 	DataDir    string
 	Kubeconfig string
 	ConfigFile string
+	RunDir     string
 	Port       int
 	Args       []string
 
@@ -68,7 +69,33 @@ type server struct {
 	err    error
 }
 
+// newServer returns a control-plane-only server (--disable-agent).
 func newServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	return newServerArgs(t, append([]string{"--disable-agent"}, args...)...)
+}
+
+// newNodeServer returns a server that also runs a node, with its own run dir.
+func newNodeServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := newServerArgs(t, args...)
+	s.RunDir = filepath.Join(s.Dir, "run")
+	s.Args = append(s.Args, "--run-dir", s.RunDir)
+	// Containers outlive kubox by design: take the node down completely.
+	t.Cleanup(func() {
+		if out, err := s.Killall(); err != nil {
+			t.Errorf("kubox killall: %v\n%s", err, out)
+		}
+	})
+	return s
+}
+
+// Killall runs `kubox killall` for this server's node.
+func (s *server) Killall() (string, error) {
+	return run(s.bin, []string{"killall", "--data-dir", s.DataDir, "--run-dir", s.RunDir}, nil)
+}
+
+func newServerArgs(t *testing.T, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{

@@ -3,7 +3,11 @@
 // paths of its own and two instances with different roots never collide.
 package paths
 
-import "path/filepath"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+)
 
 // Paths holds the derived locations. Build it with New; never change it.
 type Paths struct {
@@ -20,13 +24,40 @@ type Paths struct {
 	TokenFile    string // <data-dir>/server/token
 	ManifestsDir string // <data-dir>/server/manifests
 
-	AgentDir string // <data-dir>/agent
+	AgentDir         string // <data-dir>/agent
+	KubeletDir       string // <data-dir>/agent/kubelet (kubelet --root-dir)
+	ContainerdRoot   string // <data-dir>/agent/containerd
+	ContainerdConfig string // <data-dir>/agent/etc/containerd/config.toml
+	RegistryDir      string // <data-dir>/agent/etc/containerd/certs.d
+	CNIConfDir       string // <data-dir>/agent/etc/cni/net.d
+	ImagesDir        string // <data-dir>/agent/images (air-gap tarballs)
+	AgentTLSDir      string // <data-dir>/agent/tls (node certificates)
+	AgentConfDir     string // <data-dir>/agent/conf (kubelet, kube-proxy configuration)
+
+	RunDir            string // runtime state, e.g. /run/kubox
+	ContainerdState   string // <run-dir>/containerd
+	ContainerdSocket  string // <run-dir>/containerd/containerd.sock
+	FlannelSubnetFile string // <run-dir>/flannel/subnet.env
 }
 
-// New derives every path from the data dir and the config dir.
-func New(dataDir, configDir string) Paths {
+// DefaultRunDir is the run dir of a kubox with the default data dir.
+const DefaultRunDir = "/run/kubox"
+
+// RunDirFor derives a run dir for dataDir: the default data dir gets
+// /run/kubox; any other gets its own, so two instances never share sockets.
+func RunDirFor(dataDir, defaultDataDir string) string {
+	if filepath.Clean(dataDir) == filepath.Clean(defaultDataDir) {
+		return DefaultRunDir
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(dataDir)))
+	return DefaultRunDir + "-" + hex.EncodeToString(sum[:4])
+}
+
+// New derives every path from the data dir, the config dir and the run dir.
+func New(dataDir, configDir, runDir string) Paths {
 	server := filepath.Join(dataDir, "server")
 	db := filepath.Join(server, "db")
+	agent := filepath.Join(dataDir, "agent")
 	return Paths{
 		DataDir:      dataDir,
 		ConfigDir:    configDir,
@@ -39,6 +70,20 @@ func New(dataDir, configDir string) Paths {
 		ConfDir:      filepath.Join(server, "conf"),
 		TokenFile:    filepath.Join(server, "token"),
 		ManifestsDir: filepath.Join(server, "manifests"),
-		AgentDir:     filepath.Join(dataDir, "agent"),
+		AgentDir:     agent,
+
+		KubeletDir:       filepath.Join(agent, "kubelet"),
+		ContainerdRoot:   filepath.Join(agent, "containerd"),
+		ContainerdConfig: filepath.Join(agent, "etc", "containerd", "config.toml"),
+		RegistryDir:      filepath.Join(agent, "etc", "containerd", "certs.d"),
+		CNIConfDir:       filepath.Join(agent, "etc", "cni", "net.d"),
+		ImagesDir:        filepath.Join(agent, "images"),
+		AgentTLSDir:      filepath.Join(agent, "tls"),
+		AgentConfDir:     filepath.Join(agent, "conf"),
+
+		RunDir:            runDir,
+		ContainerdState:   filepath.Join(runDir, "containerd"),
+		ContainerdSocket:  filepath.Join(runDir, "containerd", "containerd.sock"),
+		FlannelSubnetFile: filepath.Join(runDir, "flannel", "subnet.env"),
 	}
 }

@@ -65,6 +65,9 @@ func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
 		ReadyCheck: func(ctx context.Context) error {
 			return getOK(ctx, readyClient, cfg.ReadyURL)
 		},
+		// The node's clients keep the API busy while everything stops;
+		// a few seconds of draining is enough before the process exits.
+		StopWait: 5 * time.Second,
 	}, nil
 }
 

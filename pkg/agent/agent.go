@@ -1,0 +1,212 @@
+// Package agent wires the node role together: host setup and bundled
+// executables, containerd, system images, the kubelet, the pod network and
+// kube-proxy, each started once the previous one is ready. It runs inside
+// `kubox server` or on its own given a server URL and credentials.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubox-io/kubox/pkg/bundle"
+	"github.com/kubox-io/kubox/pkg/cgroups"
+	"github.com/kubox-io/kubox/pkg/component"
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/config/paths"
+	"github.com/kubox-io/kubox/pkg/containerd"
+	"github.com/kubox-io/kubox/pkg/flannel"
+	"github.com/kubox-io/kubox/pkg/images"
+	"github.com/kubox-io/kubox/pkg/k8s/args"
+	"github.com/kubox-io/kubox/pkg/k8s/embedded"
+	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/syssetup"
+)
+
+// CgroupName is the cgroup kubox creates below its own for every pod.
+const CgroupName = "kubox"
+
+// Components returns the node's components in start order.
+func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger) []component.Component {
+	n := &node{a: a, p: p, creds: creds, log: log, netReady: make(chan struct{})}
+	return []component.Component{
+		&component.Step{StepName: "node-setup", Do: n.setup},
+		&component.Lazy{ComponentName: "containerd", Build: n.containerd},
+		&component.Step{StepName: "system-images", Do: n.systemImages},
+		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
+		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
+		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
+		&component.Func{ComponentName: "image-import", Run: n.watchImages},
+	}
+}
+
+// node holds what the components learn at start (bundle, cgroup root) for
+// the ones that follow.
+type node struct {
+	a     *config.Agent
+	p     paths.Paths
+	creds config.NodeCredentials
+	log   *logging.Logger
+
+	bundle     bundle.Bundle
+	cgroupRoot string
+	cgroupV1   bool
+	pause      images.Image
+	netReady   chan struct{}
+}
+
+func (n *node) setup(ctx context.Context) error {
+	if err := syssetup.Missing(syssetup.Check()); err != nil {
+		return err
+	}
+	if err := syssetup.Apply(); err != nil {
+		return err
+	}
+	if !syssetup.HasCapSysResource() {
+		n.log.Infof("CAP_SYS_RESOURCE is missing: containerd will clamp pods' oom_score_adj to its own instead of lowering it")
+	}
+	b, err := bundle.Extract(n.p.DataDir)
+	if err != nil {
+		return err
+	}
+	n.bundle = b
+	layout, err := cgroups.Detect()
+	if err != nil {
+		return fmt.Errorf("reading this process's cgroups: %w", err)
+	}
+	n.cgroupV1 = !layout.Unified
+	n.cgroupRoot = layout.Root(CgroupName)
+	if _, err := layout.Prepare(n.cgroupRoot); err != nil {
+		return fmt.Errorf("%w; kubox needs write access to the cgroup it was started in", err)
+	}
+	n.log.Infof("pods' cgroups go below %s", n.cgroupRoot)
+	if n.pause, err = images.Pause(b.BinDir); err != nil {
+		return err
+	}
+	for _, d := range []string{n.p.AgentDir, n.p.ImagesDir, n.p.AgentConfDir, n.p.RunDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("cannot create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+func (n *node) containerd() (component.Component, error) {
+	return &containerd.Process{
+		Config: containerd.Config{
+			Root:                n.p.ContainerdRoot,
+			State:               n.p.ContainerdState,
+			Address:             n.p.ContainerdSocket,
+			BinDir:              n.bundle.BinDir,
+			CNIConfDir:          n.p.CNIConfDir,
+			SandboxImage:        n.pause.Ref,
+			RestrictOOMScoreAdj: !syssetup.HasCapSysResource(),
+			RegistryConfigDir:   n.p.RegistryDir,
+			Debug:               n.a.Debug,
+		},
+		ConfigFile: n.p.ContainerdConfig,
+		Log:        n.log.Writer("containerd"),
+	}, nil
+}
+
+func (n *node) systemImages(ctx context.Context) error {
+	names, err := containerd.Import(ctx, n.p.ContainerdSocket, "", strings.NewReader(string(n.pause.Archive)), true)
+	if err != nil {
+		return fmt.Errorf("importing the pause image: %w", err)
+	}
+	n.log.Infof("imported system images %s", strings.Join(names, ", "))
+	return nil
+}
+
+func (n *node) inputs() args.NodeInputs {
+	resolv := n.a.ResolvConf
+	if resolv == "" {
+		resolv = "/etc/resolv.conf"
+	}
+	return args.NodeInputs{
+		Agent: n.a, Paths: n.p,
+		KubeletKubeconfig:   n.creds.KubeletKubeconfig,
+		KubeProxyKubeconfig: n.creds.KubeProxyKubeconfig,
+		ClientCAFile:        n.creds.ClientCAFile,
+		ServingCert:         n.creds.ServingCert,
+		ServingKey:          n.creds.ServingKey,
+		CgroupRoot:          n.cgroupRoot,
+		CgroupV1:            n.cgroupV1,
+		ResolvConf:          resolv,
+		KubeletConfigFile:   filepath.Join(n.p.AgentConfDir, "kubelet.yaml"),
+	}
+}
+
+func (n *node) kubelet() (component.Component, error) {
+	in := n.inputs()
+	data, err := yaml.Marshal(args.KubeletConfig(in))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(in.KubeletConfigFile, data, 0o600); err != nil {
+		return nil, err
+	}
+	return embedded.NewKubelet(in.KubeletConfigFile, args.KubeletFlags(in))
+}
+
+func (n *node) kubeProxy() (component.Component, error) {
+	return embedded.NewKubeProxy(args.KubeProxyFlags(n.inputs()))
+}
+
+// podNetwork waits for the node's podCIDR and writes the CNI configuration
+// for it; then it keeps running until the node stops.
+func (n *node) podNetwork(ctx context.Context) error {
+	client, err := n.client()
+	if err != nil {
+		return err
+	}
+	var cidr *net.IPNet
+	for cidr == nil {
+		node, err := client.CoreV1().Nodes().Get(ctx, n.a.NodeName, metav1.GetOptions{})
+		if err == nil && node.Spec.PodCIDR != "" {
+			_, cidr, err = net.ParseCIDR(node.Spec.PodCIDR)
+			if err != nil {
+				return fmt.Errorf("node %s has an invalid podCIDR %q", n.a.NodeName, node.Spec.PodCIDR)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err := flannel.WriteConflist(n.p.CNIConfDir, cidr, n.a.ClusterCIDR, 0); err != nil {
+		return err
+	}
+	n.log.Infof("pod network %s on node %s", cidr, n.a.NodeName)
+	close(n.netReady)
+	<-ctx.Done()
+	return nil
+}
+
+func (n *node) networkReady(ctx context.Context) error {
+	select {
+	case <-n.netReady:
+		return nil
+	default:
+		return fmt.Errorf("waiting for the node's podCIDR")
+	}
+}
+
+func (n *node) client() (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", n.creds.KubeletKubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(rc)
+}

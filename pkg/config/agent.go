@@ -1,0 +1,128 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/kubox-io/kubox/pkg/hostnet"
+)
+
+// AgentOptions are the raw node settings, shared by `kubox server` (which
+// runs a node unless --disable-agent) and `kubox agent`.
+type AgentOptions struct {
+	DisableAgent   bool
+	NodeName       string
+	NodeIP         string
+	NodeLabels     []string
+	NodeTaints     []string
+	KubeletArgs    []string
+	KubeProxyArgs  []string
+	FlannelBackend string
+	FlannelIface   string
+	ResolvConf     string
+}
+
+// Agent is the validated node configuration.
+type Agent struct {
+	NodeName       string
+	NodeIP         net.IP
+	NodeLabels     []string
+	NodeTaints     []string
+	KubeletArgs    []string
+	KubeProxyArgs  []string
+	FlannelBackend string
+	FlannelIface   string
+	ResolvConf     string
+
+	// Cluster-wide values the node needs, from the server.
+	ClusterCIDR   *net.IPNet
+	ServiceCIDR   *net.IPNet
+	ClusterDNS    net.IP
+	ClusterDomain string
+	Debug         bool
+	Verbosity     int
+}
+
+var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// Agent validates the node options; cluster values come from s.
+func (o AgentOptions) Agent(s *Server) (*Agent, error) {
+	a := &Agent{
+		NodeLabels:     o.NodeLabels,
+		NodeTaints:     o.NodeTaints,
+		KubeletArgs:    o.KubeletArgs,
+		KubeProxyArgs:  o.KubeProxyArgs,
+		FlannelBackend: o.FlannelBackend,
+		FlannelIface:   o.FlannelIface,
+		ResolvConf:     o.ResolvConf,
+		ClusterCIDR:    s.ClusterCIDR,
+		ServiceCIDR:    s.ServiceCIDR,
+		ClusterDNS:     s.ClusterDNS,
+		ClusterDomain:  s.ClusterDomain,
+		Debug:          s.Debug,
+		Verbosity:      s.Verbosity,
+	}
+	a.NodeName = o.NodeName
+	if a.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the hostname for the node name: %w; set --node-name", err)
+		}
+		a.NodeName = strings.ToLower(h)
+	}
+	if !nodeNameRE.MatchString(a.NodeName) || len(a.NodeName) > 253 {
+		return nil, fmt.Errorf("invalid --node-name %q: use lowercase letters, digits, '-' and '.'", a.NodeName)
+	}
+	if o.NodeIP == "" {
+		a.NodeIP = hostnet.PrimaryIP()
+	} else {
+		var err error
+		if a.NodeIP, err = parseIP("--node-ip", o.NodeIP, ""); err != nil {
+			return nil, err
+		}
+	}
+	switch a.FlannelBackend {
+	case "":
+		a.FlannelBackend = "vxlan"
+	case "vxlan", "host-gw", "none":
+	default:
+		return nil, fmt.Errorf("invalid --flannel-backend %q: use vxlan, host-gw or none", a.FlannelBackend)
+	}
+	for _, l := range a.NodeLabels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return nil, fmt.Errorf("invalid --node-label %q: use key=value", l)
+		}
+	}
+	for _, t := range a.NodeTaints {
+		kv, effect, ok := strings.Cut(t, ":")
+		if !ok || kv == "" || (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
+			return nil, fmt.Errorf("invalid --node-taint %q: use key=value:NoSchedule|PreferNoSchedule|NoExecute", t)
+		}
+	}
+	for _, group := range [][]string{a.KubeletArgs, a.KubeProxyArgs} {
+		for _, arg := range group {
+			if strings.HasPrefix(arg, "-") || !strings.Contains(arg, "=") {
+				return nil, fmt.Errorf("invalid extra argument %q: give it as name=value without leading dashes", arg)
+			}
+		}
+	}
+	if a.ResolvConf != "" {
+		if _, err := os.Stat(a.ResolvConf); err != nil {
+			return nil, fmt.Errorf("invalid --resolv-conf: %v", err)
+		}
+	}
+	return a, nil
+}
+
+// NodeCredentials are the files a node needs from its server.
+type NodeCredentials struct {
+	ServerCAFile        string // verifies the API server
+	ClientCAFile        string // the kubelet accepts clients it signed
+	KubeletKubeconfig   string // system:node:<name>
+	KubeProxyKubeconfig string // system:kube-proxy
+	ServingCert         string // the kubelet's serving certificate
+	ServingKey          string
+}

@@ -1,0 +1,446 @@
+// Package oci has one job: writing single-layer OCI image archives (an OCI
+// image layout packed in a tar) from files held in memory, for kubox's
+// system images and for the images tests build. The output is
+// deterministic: the same input gives byte-identical archives, so an image
+// keeps its digest from one build or start-up to the next.
+package oci
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Media types and annotation keys written into the layout.
+const (
+	MediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
+	MediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
+	MediaTypeLayerGz  = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+	// AnnotationRefName carries the tag, as the OCI image layout asks.
+	AnnotationRefName = "org.opencontainers.image.ref.name"
+	// AnnotationImageName carries the full reference; containerd's import
+	// names the image after it.
+	AnnotationImageName = "io.containerd.image.name"
+
+	// LayoutVersion is the oci-layout file's imageLayoutVersion.
+	LayoutVersion = "1.0.0"
+)
+
+// epoch is the modification time of every tar entry: fixed, so that the
+// output does not depend on when it was made.
+var epoch = time.Unix(0, 0).UTC()
+
+// File is one regular file of the image.
+type File struct {
+	Path string      // absolute path inside the image, e.g. "/pause"
+	Mode os.FileMode // permission bits (and setuid/setgid/sticky), e.g. 0o755
+	Data []byte
+}
+
+// Config is the part of the image configuration a container runtime uses
+// to start the image.
+type Config struct {
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+	User       string // e.g. "65535:65535"
+	Labels     map[string]string
+}
+
+// Option changes how Write builds the image.
+type Option func(*options)
+
+type options struct {
+	arch string
+}
+
+// WithArch sets the image's architecture (GOARCH spelling, e.g. "arm64")
+// instead of the running program's.
+func WithArch(arch string) Option {
+	return func(o *options) { o.arch = arch }
+}
+
+// Descriptor points at a blob (OCI content descriptor).
+type Descriptor struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Size        int64             `json:"size"`
+	Platform    *Platform         `json:"platform,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Platform is an image's target platform.
+type Platform struct {
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+}
+
+// Index is the layout's index.json.
+type Index struct {
+	SchemaVersion int          `json:"schemaVersion"`
+	MediaType     string       `json:"mediaType"`
+	Manifests     []Descriptor `json:"manifests"`
+}
+
+// Manifest is an image manifest.
+type Manifest struct {
+	SchemaVersion int          `json:"schemaVersion"`
+	MediaType     string       `json:"mediaType"`
+	Config        Descriptor   `json:"config"`
+	Layers        []Descriptor `json:"layers"`
+}
+
+// ImageConfig is the image configuration blob.
+type ImageConfig struct {
+	Created      string        `json:"created,omitempty"`
+	Architecture string        `json:"architecture"`
+	OS           string        `json:"os"`
+	Config       RuntimeConfig `json:"config"`
+	RootFS       RootFS        `json:"rootfs"`
+	History      []History     `json:"history,omitempty"`
+}
+
+// RuntimeConfig is the "config" member of ImageConfig.
+type RuntimeConfig struct {
+	User       string            `json:"User,omitempty"`
+	Env        []string          `json:"Env,omitempty"`
+	Entrypoint []string          `json:"Entrypoint,omitempty"`
+	Cmd        []string          `json:"Cmd,omitempty"`
+	WorkingDir string            `json:"WorkingDir,omitempty"`
+	Labels     map[string]string `json:"Labels,omitempty"`
+}
+
+// RootFS lists the uncompressed layers' digests.
+type RootFS struct {
+	Type    string   `json:"type"`
+	DiffIDs []string `json:"diff_ids"`
+}
+
+// History describes how a layer was made.
+type History struct {
+	Created   string `json:"created,omitempty"`
+	CreatedBy string `json:"created_by,omitempty"`
+}
+
+// Layout is the oci-layout file.
+type Layout struct {
+	ImageLayoutVersion string `json:"imageLayoutVersion"`
+}
+
+// Write writes an OCI image layout tar (oci-layout, index.json,
+// blobs/sha256/…) holding one linux image named ref (for example
+// "kubox.local/pause:3.10-kubox1"; a tag is required) with a single gzip
+// layer made of files and their parent directories. index.json's manifest
+// descriptor carries the tag as org.opencontainers.image.ref.name and the
+// full ref as io.containerd.image.name, so that containerd's import names
+// the image ref. The same input gives byte-identical output. Write returns
+// the manifest digest ("sha256:…").
+func Write(w io.Writer, ref string, files []File, cfg Config, opts ...Option) (string, error) {
+	o := options{arch: runtime.GOARCH}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.arch == "" {
+		return "", errors.New("oci: empty architecture")
+	}
+	tag, err := tagOf(ref)
+	if err != nil {
+		return "", err
+	}
+
+	layerTar, err := layer(files)
+	if err != nil {
+		return "", err
+	}
+	layerGz, err := gzipBytes(layerTar)
+	if err != nil {
+		return "", err
+	}
+
+	// The creation time is the fixed epoch too: some tools (umoci's stat)
+	// fail on a history entry without one.
+	created := epoch.Format(time.RFC3339)
+	imgCfg := ImageConfig{
+		Created:      created,
+		Architecture: o.arch,
+		OS:           "linux",
+		Config: RuntimeConfig{
+			User:       cfg.User,
+			Env:        cfg.Env,
+			Entrypoint: cfg.Entrypoint,
+			Cmd:        cfg.Cmd,
+			WorkingDir: cfg.WorkingDir,
+			Labels:     cfg.Labels,
+		},
+		RootFS:  RootFS{Type: "layers", DiffIDs: []string{digestOf(layerTar)}},
+		History: []History{{Created: created, CreatedBy: "kubox"}},
+	}
+	cfgBlob, err := json.Marshal(imgCfg)
+	if err != nil {
+		return "", fmt.Errorf("oci: image config: %w", err)
+	}
+
+	man := Manifest{
+		SchemaVersion: 2,
+		MediaType:     MediaTypeManifest,
+		Config:        Descriptor{MediaType: MediaTypeConfig, Digest: digestOf(cfgBlob), Size: int64(len(cfgBlob))},
+		Layers:        []Descriptor{{MediaType: MediaTypeLayerGz, Digest: digestOf(layerGz), Size: int64(len(layerGz))}},
+	}
+	manBlob, err := json.Marshal(man)
+	if err != nil {
+		return "", fmt.Errorf("oci: manifest: %w", err)
+	}
+	manDigest := digestOf(manBlob)
+
+	idx := Index{
+		SchemaVersion: 2,
+		MediaType:     MediaTypeIndex,
+		Manifests: []Descriptor{{
+			MediaType: MediaTypeManifest,
+			Digest:    manDigest,
+			Size:      int64(len(manBlob)),
+			Platform:  &Platform{Architecture: o.arch, OS: "linux"},
+			Annotations: map[string]string{
+				AnnotationRefName:   tag,
+				AnnotationImageName: ref,
+			},
+		}},
+	}
+	idxBlob, err := json.Marshal(idx)
+	if err != nil {
+		return "", fmt.Errorf("oci: index: %w", err)
+	}
+	layoutBlob, err := json.Marshal(Layout{ImageLayoutVersion: LayoutVersion})
+	if err != nil {
+		return "", fmt.Errorf("oci: oci-layout: %w", err)
+	}
+
+	blobs := map[string][]byte{}
+	for _, b := range [][]byte{cfgBlob, layerGz, manBlob} {
+		blobs[strings.TrimPrefix(digestOf(b), "sha256:")] = b
+	}
+	names := make([]string, 0, len(blobs))
+	for n := range blobs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	tw := tar.NewWriter(w)
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(dirHeader(d)); err != nil {
+			return "", fmt.Errorf("oci: write archive: %w", err)
+		}
+	}
+	for _, n := range names {
+		if err := writeFile(tw, "blobs/sha256/"+n, 0o444, blobs[n]); err != nil {
+			return "", err
+		}
+	}
+	if err := writeFile(tw, "index.json", 0o444, idxBlob); err != nil {
+		return "", err
+	}
+	if err := writeFile(tw, "oci-layout", 0o444, layoutBlob); err != nil {
+		return "", err
+	}
+	if err := tw.Close(); err != nil {
+		return "", fmt.Errorf("oci: write archive: %w", err)
+	}
+	return manDigest, nil
+}
+
+// tagOf checks ref ("name:tag") and returns its tag.
+func tagOf(ref string) (string, error) {
+	if ref == "" {
+		return "", errors.New("oci: empty image reference")
+	}
+	if strings.ContainsAny(ref, "@ \t\r\n") {
+		return "", fmt.Errorf("oci: image reference %q: want name:tag without digest or spaces", ref)
+	}
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i+1:], "/") {
+		return "", fmt.Errorf("oci: image reference %q has no tag", ref)
+	}
+	name, tag := ref[:i], ref[i+1:]
+	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+		return "", fmt.Errorf("oci: image reference %q: bad name", ref)
+	}
+	if strings.ToLower(repoPath(name)) != repoPath(name) {
+		return "", fmt.Errorf("oci: image reference %q: repository must be lowercase", ref)
+	}
+	if !validTag(tag) {
+		return "", fmt.Errorf("oci: image reference %q: bad tag %q", ref, tag)
+	}
+	return tag, nil
+}
+
+// repoPath is name without a leading registry host (a first component
+// holding a dot or a port, or "localhost").
+func repoPath(name string) string {
+	first, rest, ok := strings.Cut(name, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return rest
+	}
+	return name
+}
+
+// validTag matches [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+func validTag(tag string) bool {
+	if tag == "" || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
+		return false
+	}
+	for _, c := range tag {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// layer builds the uncompressed layer tar: every file and each of its
+// parent directories once, sorted by path, owned by 0:0, with fixed times.
+func layer(files []File) ([]byte, error) {
+	type entry struct {
+		dir  bool
+		mode os.FileMode
+		data []byte
+	}
+	entries := map[string]entry{}
+	for _, f := range files {
+		p, err := cleanPath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if f.Mode&^(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 {
+			return nil, fmt.Errorf("oci: file %s: mode %v is not a regular file's", f.Path, f.Mode)
+		}
+		if e, ok := entries[p]; ok {
+			if e.dir {
+				return nil, fmt.Errorf("oci: file %s is also a parent directory", f.Path)
+			}
+			return nil, fmt.Errorf("oci: file %s given twice", f.Path)
+		}
+		entries[p] = entry{mode: f.Mode, data: f.Data}
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if e, ok := entries[d]; ok {
+				if !e.dir {
+					return nil, fmt.Errorf("oci: file %s is also a parent directory", "/"+d)
+				}
+				break
+			}
+			entries[d] = entry{dir: true, mode: 0o755}
+		}
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	// A parent's path is a prefix of its children's, so it sorts first.
+	sort.Strings(names)
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		e := entries[n]
+		if e.dir {
+			if err := tw.WriteHeader(dirHeader(n + "/")); err != nil {
+				return nil, fmt.Errorf("oci: layer: %w", err)
+			}
+			continue
+		}
+		if err := writeFile(tw, n, e.mode, e.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("oci: layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// cleanPath turns an absolute image path into the tar name (no leading
+// slash), refusing paths that are not absolute, not clean or the root.
+func cleanPath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" {
+		return "", fmt.Errorf("oci: file path %q: want a clean absolute path below /", p)
+	}
+	return p[1:], nil
+}
+
+func dirHeader(name string) *tar.Header {
+	return &tar.Header{
+		Typeflag: tar.TypeDir,
+		Name:     name,
+		Mode:     0o755,
+		ModTime:  epoch,
+	}
+}
+
+func writeFile(tw *tar.Writer, name string, mode os.FileMode, data []byte) error {
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Mode:     tarMode(mode),
+		Size:     int64(len(data)),
+		ModTime:  epoch,
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("oci: %s: %w", name, err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		return fmt.Errorf("oci: %s: %w", name, err)
+	}
+	return nil
+}
+
+// tarMode converts permission and special bits to the tar header's mode.
+func tarMode(m os.FileMode) int64 {
+	v := int64(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
+// gzipBytes compresses b with a header that holds no name and no time.
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, fmt.Errorf("oci: compress layer: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("oci: compress layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

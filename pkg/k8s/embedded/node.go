@@ -1,0 +1,124 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/klog/v2"
+	proxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
+	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
+	kubeletoptions "k8s.io/kubernetes/cmd/kubelet/app/options"
+	kubeletvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
+	"k8s.io/kubernetes/pkg/kubelet/eviction"
+	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
+	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
+
+	"github.com/kubox-io/kubox/pkg/component"
+)
+
+// NewKubelet returns the kubelet as a component. configFile holds the
+// KubeletConfiguration kubox wrote; args are the kubelet's flags (flags
+// that mirror configuration fields override the file, as upstream does).
+func NewKubelet(configFile string, args []string) (component.Component, error) {
+	loader, err := configfiles.NewFsLoader(&utilfs.DefaultFs{}, configFile)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
+	}
+	kc, err := loader.Load(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
+	}
+	if kc.EvictionHard == nil {
+		kc.EvictionHard = eviction.DefaultEvictionHard
+	}
+	kf := kubeletoptions.NewKubeletFlags()
+	fs := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
+	kf.AddFlags(fs)
+	kubeletoptions.AddKubeletConfigFlags(fs, kc)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("invalid kubelet argument: %v; check --kubelet-arg", err)
+	}
+	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(kc.FeatureGates); err != nil {
+		return nil, fmt.Errorf("kubelet feature gates: %w", err)
+	}
+	if err := kubeletoptions.ValidateKubeletFlags(kf); err != nil {
+		return nil, fmt.Errorf("invalid kubelet flags: %w; check --kubelet-arg", err)
+	}
+	if err := kubeletvalidation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
+		return nil, fmt.Errorf("invalid kubelet configuration: %w; check --kubelet-arg", err)
+	}
+	s := &kubeletoptions.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
+	healthz := fmt.Sprintf("http://%s/healthz", hostPort(kc.HealthzBindAddress, kc.HealthzPort))
+	return &component.Func{
+		ComponentName: "kubelet",
+		Run: detachOnStop(func(ctx context.Context) error {
+			ctx = klog.NewContext(ctx, klog.Background().WithName("kubelet"))
+			deps, err := kubeletapp.UnsecuredDependencies(ctx, s, utilfeature.DefaultFeatureGate)
+			if err != nil {
+				return err
+			}
+			return kubeletapp.Run(ctx, s, deps, utilfeature.DefaultFeatureGate)
+		}),
+		ReadyCheck:   func(ctx context.Context) error { return getOK(ctx, http.DefaultClient, healthz) },
+		PollInterval: 200 * time.Millisecond,
+	}, nil
+}
+
+func hostPort(addr string, port int32) string {
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	return fmt.Sprintf("%s:%d", addr, port)
+}
+
+// NewKubeProxy returns kube-proxy as a component.
+func NewKubeProxy(args []string) (component.Component, error) {
+	o := proxyapp.NewOptions()
+	fs := pflag.NewFlagSet("kube-proxy", pflag.ContinueOnError)
+	fs.SetOutput(discard{})
+	o.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("invalid kube-proxy argument: %v; check --kube-proxy-arg", err)
+	}
+	if err := o.Complete(fs); err != nil {
+		return nil, fmt.Errorf("kube-proxy: %w; check --kube-proxy-arg", err)
+	}
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid kube-proxy configuration: %w; check --kube-proxy-arg", err)
+	}
+	return &component.Func{
+		ComponentName: "kube-proxy",
+		Run: detachOnStop(func(ctx context.Context) error {
+			return o.Run(klog.NewContext(ctx, klog.Background().WithName("kube-proxy")))
+		}),
+	}, nil
+}
+
+// detachOnStop returns once ctx ends even if run does not: the kubelet and
+// kube-proxy are written as processes and do not all return on
+// cancellation; kubox exits right after stopping them.
+func detachOnStop(run func(ctx context.Context) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- run(ctx) }()
+		select {
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("stopped unexpectedly")
+			}
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

@@ -1,0 +1,372 @@
+// Package killall takes a kubox node down completely: every container of
+// its containerd, their mounts and network namespaces, kubox's interfaces,
+// iptables chains and cgroups, and its runtime directory. The host is left
+// as it was before kubox started; the data dir (cluster state) is kept.
+package killall
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubox-io/kubox/pkg/cgroups"
+	"github.com/kubox-io/kubox/pkg/config/paths"
+)
+
+// Logger receives one line per action.
+type Logger interface {
+	Infof(format string, args ...any)
+}
+
+// Interfaces kubox's pod network creates on a node.
+var Interfaces = []string{"cni0", "flannel.1", "flannel-wg", "kube-ipvs0"}
+
+// chainPrefixes name the iptables chains kube-proxy, the CNI plugins and
+// flannel create.
+var chainPrefixes = []string{"KUBE-", "CNI-", "FLANNEL-"}
+
+// StopKubox ends the kubox server or agent processes that use dataDir
+// (SIGTERM, then SIGKILL after grace), so that nothing restarts what Run
+// removes. isOurs decides from a process's arguments.
+func StopKubox(isOurs func(args []string) bool, grace time.Duration, log Logger) {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || !strings.HasPrefix(filepath.Base(exe), "kubox") {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if len(args) > 1 && (args[1] == "server" || args[1] == "agent") && isOurs(args) {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		log.Infof("stopping kubox process %d", pid)
+	}
+	waitGone(pids, grace)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitGone(pids, 5*time.Second)
+}
+
+// Run cleans up the node whose paths are p. cgroupName is the cgroup kubox
+// created below its own (see pkg/agent). Errors are collected, not fatal:
+// as much as possible is cleaned.
+func Run(p paths.Paths, cgroupName string, log Logger) error {
+	var errs []error
+	// 1. Containers: the shims of this node's containerd and everything
+	// below them. Their network namespaces are noted first.
+	shims := processesWithArg("-address", p.ContainerdSocket)
+	containerd := processesWithArg("--config", p.ContainerdConfig)
+	var victims []int
+	for _, pid := range shims {
+		victims = append(victims, descendants(pid)...)
+		victims = append(victims, pid)
+	}
+	netnsInodes := map[uint64]bool{}
+	for _, pid := range victims {
+		var st syscall.Stat_t
+		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil {
+			netnsInodes[st.Ino] = true
+		}
+	}
+	var self syscall.Stat_t
+	if syscall.Stat("/proc/self/ns/net", &self) == nil {
+		delete(netnsInodes, self.Ino) // never the host's own namespace
+	}
+	for _, pid := range append(containerd, victims...) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitGone(append(containerd, victims...), 10*time.Second)
+	if len(victims) > 0 {
+		log.Infof("killed %d container processes and shims", len(victims))
+	}
+
+	// 2. Mounts below kubox's directories and the pods' namespaces.
+	n, err := unmountBelow([]string{p.RunDir, p.KubeletDir, p.ContainerdRoot})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if n > 0 {
+		log.Infof("unmounted %d filesystems", n)
+	}
+	for _, dir := range []string{"/var/run/netns", "/run/netns"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			f := filepath.Join(dir, e.Name())
+			var st syscall.Stat_t
+			if syscall.Stat(f, &st) != nil || !netnsInodes[st.Ino] {
+				continue
+			}
+			_ = syscall.Unmount(f, syscall.MNT_DETACH)
+			if err := os.Remove(f); err == nil {
+				log.Infof("removed network namespace %s", f)
+			}
+		}
+	}
+
+	// 3. Interfaces.
+	for _, ifc := range Interfaces {
+		if _, err := os.Stat("/sys/class/net/" + ifc); err == nil {
+			if out, err := exec.Command("ip", "link", "delete", ifc).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("deleting interface %s: %v: %s", ifc, err, bytes.TrimSpace(out)))
+			} else {
+				log.Infof("deleted interface %s", ifc)
+			}
+		}
+	}
+
+	// 4. iptables chains and rules, IPv4 and IPv6; nftables tables of
+	// kube-proxy's nftables mode.
+	for _, fam := range []string{"iptables", "ip6tables"} {
+		removed, err := removeChains(fam)
+		if err != nil {
+			errs = append(errs, err)
+		} else if removed > 0 {
+			log.Infof("removed %d %s rules and chains", removed, fam)
+		}
+	}
+	if _, err := exec.LookPath("nft"); err == nil {
+		for _, t := range []string{"ip kube-proxy", "ip6 kube-proxy"} {
+			if exec.Command("nft", "list", "table", strings.Fields(t)[0], strings.Fields(t)[1]).Run() == nil {
+				_ = exec.Command("nft", "delete", "table", strings.Fields(t)[0], strings.Fields(t)[1]).Run()
+				log.Infof("deleted nftables table %s", t)
+			}
+		}
+	}
+
+	// 5. Cgroups kubox created below its own.
+	if layout, err := cgroups.Detect(); err == nil {
+		if err := layout.Remove(layout.Root(cgroupName)); err != nil {
+			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
+		}
+	}
+
+	// 6. Runtime state (sockets, shim state); the data dir stays.
+	if err := os.RemoveAll(p.RunDir); err != nil {
+		errs = append(errs, err)
+	}
+	// Shim sockets containerd keeps in a fixed place, named by hash.
+	removeStaleShimSockets()
+	return errors.Join(errs...)
+}
+
+// processesWithArg lists processes whose command line has flag followed by
+// value.
+func processesWithArg(flag, value string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == flag && args[i+1] == value {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// descendants lists every process below pid.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// The parent PID follows the command name, which is in parentheses.
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+func waitGone(pids []int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			if syscall.Kill(pid, 0) != nil {
+				break
+			}
+			// Reap our own children (containerd) so they do not linger.
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// unmountBelow unmounts every mount point below the given directories,
+// deepest first.
+func unmountBelow(dirs []string) (int, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var targets []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescape(fields[4])
+		for _, d := range dirs {
+			if d != "" && (mp == d || strings.HasPrefix(mp, d+"/")) {
+				targets = append(targets, mp)
+				break
+			}
+		}
+	}
+	sort.Slice(targets, func(i, j int) bool { return len(targets[i]) > len(targets[j]) })
+	n := 0
+	var errs []error
+	for _, t := range targets {
+		if err := syscall.Unmount(t, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", t, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// unescape decodes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeChains deletes kube-proxy's, the CNI plugins' and flannel's chains
+// and every rule that refers to them, leaving all other rules alone.
+func removeChains(fam string) (int, error) {
+	save, err := exec.LookPath(fam + "-save")
+	if err != nil {
+		return 0, nil // no iptables: nothing of ours can be there
+	}
+	out, err := exec.Command(save).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", save, err)
+	}
+	ours := func(line string) bool {
+		for _, p := range chainPrefixes {
+			if strings.Contains(line, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var kept bytes.Buffer
+	removed := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if ours(line) && (strings.HasPrefix(line, ":") || strings.HasPrefix(line, "-A ")) {
+			removed++
+			continue
+		}
+		kept.WriteString(line)
+		kept.WriteByte('\n')
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	cmd := exec.Command(fam+"-restore", "-w")
+	cmd.Stdin = &kept
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%s-restore: %v: %s", fam, err, bytes.TrimSpace(msg))
+	}
+	return removed, nil
+}
+
+// removeStaleShimSockets removes shim sockets nobody listens on any more.
+func removeStaleShimSockets() {
+	dir := "/run/containerd/s"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	listening := map[string]bool{}
+	if data, err := os.ReadFile("/proc/net/unix"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 8 {
+				listening[f[7]] = true
+			}
+		}
+	}
+	for _, e := range entries {
+		f := filepath.Join(dir, e.Name())
+		if !listening[f] {
+			_ = os.Remove(f)
+		}
+	}
+	_ = os.Remove(dir) // only if empty
+	_ = os.Remove("/run/containerd")
+}

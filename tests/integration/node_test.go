@@ -1,0 +1,370 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	testImagesOnce sync.Once
+	testImagesDir  string
+	testImagesErr  error
+)
+
+// testImages builds the test images once per test binary
+// (tests/images/build.sh) and returns the directory holding the archives.
+func testImages(t *testing.T) string {
+	t.Helper()
+	testImagesOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kubox-test-images-")
+		if err != nil {
+			testImagesErr = err
+			return
+		}
+		cmd := exec.Command("bash", "../images/build.sh", dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			testImagesErr = fmt.Errorf("tests/images/build.sh: %v\n%s", err, out)
+		}
+		testImagesDir = dir
+	})
+	if testImagesErr != nil {
+		t.Fatal(testImagesErr)
+	}
+	return testImagesDir
+}
+
+// dropImage copies an image archive into the node's air-gap folder.
+func dropImage(t *testing.T, s *server, archive string) {
+	t.Helper()
+	dir := filepath.Join(s.DataDir, "agent", "images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(archive)+".part")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, filepath.Base(archive))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it returns true or the timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+}
+
+// startNode starts a server with a node and waits for the node to be Ready.
+func startNode(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := newNodeServer(t, args...)
+	s.StartReady()
+	waitFor(t, "node Ready", 3*time.Minute, func() (bool, string) {
+		out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		return err == nil && strings.Contains(out, "=True"), out
+	})
+	return s
+}
+
+const echoDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: echo
+        image: kubox.test/echo:v1
+        imagePullPolicy: Never
+        args: [serve, --port, "8080"]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 2
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-np, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+`
+
+// TestNode: a fresh server runs a node with no registry and no image
+// tarball of its own; pods run, talk, and are reachable through Services.
+func TestNode(t *testing.T) {
+	images := testImages(t)
+	s := startNode(t)
+
+	wide := s.MustKubectl("get", "nodes", "-o", "wide", "--no-headers")
+	for _, want := range []string{"Ready", "v1.37.2", "containerd://"} {
+		if !strings.Contains(wide, want) {
+			t.Errorf("kubectl get nodes -o wide lacks %q:\n%s", want, wide)
+		}
+	}
+	nodeIP := strings.TrimSpace(s.MustKubectl("get", "nodes", "-o", `jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}`))
+	if nodeIP == "" || !strings.Contains(wide, nodeIP) {
+		t.Errorf("node IP %q not shown by kubectl get nodes -o wide:\n%s", nodeIP, wide)
+	}
+
+	dropImage(t, s, filepath.Join(images, "echo.tar"))
+	manifest := filepath.Join(t.TempDir(), "echo.yaml")
+	os.WriteFile(manifest, []byte(echoDeployment), 0o644)
+	s.MustKubectl("apply", "-f", manifest)
+	if out, err := s.Kubectl("rollout", "status", "deployment/echo", "--timeout=180s"); err != nil {
+		t.Fatalf("deployment not available: %v\n%s\n%s", err, out, s.MustKubectl("get", "pods", "-o", "wide"))
+	}
+
+	// ClusterIP from the host.
+	clusterIP := strings.TrimSpace(s.MustKubectl("get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"))
+	body := httpGetRetry(t, fmt.Sprintf("http://%s:80/", clusterIP))
+	if !strings.HasPrefix(body, "pod=echo-") {
+		t.Errorf("ClusterIP answered %q, want pod=echo-…", body)
+	}
+	// NodePort on the node IP.
+	body = httpGetRetry(t, fmt.Sprintf("http://%s:30080/", nodeIP))
+	if !strings.HasPrefix(body, "pod=echo-") {
+		t.Errorf("NodePort answered %q", body)
+	}
+
+	pods := strings.Fields(s.MustKubectl("get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].metadata.name}"))
+	ips := strings.Fields(s.MustKubectl("get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].status.podIP}"))
+	if len(pods) != 3 || len(ips) != 3 {
+		t.Fatalf("want 3 pods with IPs, got %v %v", pods, ips)
+	}
+	// From another pod: the Service by ClusterIP, and pod to pod.
+	out := s.MustKubectl("exec", pods[0], "--", "/echo", "get", fmt.Sprintf("http://%s/", clusterIP), "--retries", "5")
+	if !strings.Contains(out, "pod=echo-") {
+		t.Errorf("ClusterIP from a pod answered %q", out)
+	}
+	out = s.MustKubectl("exec", pods[0], "--", "/echo", "get", fmt.Sprintf("http://%s:8080/", ips[1]), "--retries", "5")
+	if !strings.Contains(out, "pod="+pods[1]) {
+		t.Errorf("pod-to-pod: %s answered %q, want pod=%s", ips[1], out, pods[1])
+	}
+	// Logs show the requests the pods served.
+	logs := s.MustKubectl("logs", "-l", "app=echo", "--tail=-1", "--prefix")
+	if !strings.Contains(logs, "listening on :8080") {
+		t.Errorf("kubectl logs lacks the start line:\n%s", logs)
+	}
+	// port-forward.
+	checkPortForward(t, s, pods[2])
+
+	// Restarting kubox leaves the containers running, with no restarts.
+	before := containerIDs(t, s)
+	s.Stop()
+	if code := s.ExitCode(); code != 0 {
+		t.Fatalf("kubox server exited %d on SIGTERM", code)
+	}
+	s.StartReady()
+	waitFor(t, "node Ready after restart", 3*time.Minute, func() (bool, string) {
+		out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`)
+		return err == nil && out == "True", out
+	})
+	time.Sleep(10 * time.Second) // let the kubelet resync the pods
+	after := containerIDs(t, s)
+	if before != after {
+		t.Errorf("containers changed across a kubox restart:\nbefore %s\nafter  %s", before, after)
+	}
+	restarts := s.MustKubectl("get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].status.containerStatuses[0].restartCount}")
+	if strings.Trim(restarts, "0 ") != "" {
+		t.Errorf("restart counts after a kubox restart: %s", restarts)
+	}
+	body = httpGetRetry(t, fmt.Sprintf("http://%s:80/", clusterIP))
+	if !strings.HasPrefix(body, "pod=echo-") {
+		t.Errorf("ClusterIP after restart answered %q", body)
+	}
+
+	checkOOM(t, s)
+
+	// killall takes everything down.
+	if out, err := s.Killall(); err != nil {
+		t.Fatalf("kubox killall: %v\n%s", err, out)
+	}
+	checkClean(t, s)
+}
+
+const oomPod = `apiVersion: v1
+kind: Pod
+metadata: {name: hog, namespace: default}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: kubox.test/echo:v1
+    imagePullPolicy: Never
+    args: [alloc, "256"]
+    resources:
+      limits: {memory: 64Mi}
+`
+
+// checkOOM: a pod over its memory limit is OOMKilled, and its cgroup lies
+// below the cgroup kubox was started in.
+func checkOOM(t *testing.T, s *server) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "hog.yaml")
+	os.WriteFile(f, []byte(oomPod), 0o644)
+	s.MustKubectl("apply", "-f", f)
+	uid := strings.TrimSpace(s.MustKubectl("get", "pod", "hog", "-o", "jsonpath={.metadata.uid}"))
+	waitFor(t, "hog OOMKilled", 2*time.Minute, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "hog", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.reason}")
+		return out == "OOMKilled", out
+	})
+	// The pod's memory cgroup: under kubox's own, never at the root.
+	own := ownCgroup(t, s.PID(), "memory")
+	podDir := ""
+	filepath.WalkDir("/sys/fs/cgroup/memory", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasSuffix(p, "pod"+uid) {
+			podDir = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if podDir == "" {
+		t.Fatalf("no memory cgroup for pod %s", uid)
+	}
+	want := filepath.Join("/sys/fs/cgroup/memory", own) + "/"
+	if !strings.HasPrefix(podDir, want) || own == "/" {
+		t.Errorf("pod cgroup %s is not below kubox's own memory cgroup %s", podDir, want)
+	}
+	s.MustKubectl("delete", "pod", "hog", "--wait=false")
+}
+
+// ownCgroup reads the cgroup of pid in a v1 controller.
+func ownCgroup(t *testing.T, pid int, controller string) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 {
+			for _, c := range strings.Split(parts[1], ",") {
+				if c == controller {
+					return parts[2]
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s cgroup for pid %d", controller, pid)
+	return ""
+}
+
+// checkClean: after killall no kubox process, mount, interface, netns or
+// iptables chain of this node is left.
+func checkClean(t *testing.T, s *server) {
+	t.Helper()
+	if out, _ := run("pgrep", []string{"-af", "kubox|containerd-shim"}, nil); strings.Contains(out, s.DataDir) || strings.Contains(out, s.RunDir) {
+		t.Errorf("processes left after killall:\n%s", out)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, s.DataDir) || strings.Contains(line, s.RunDir) {
+			t.Errorf("mount left after killall: %s", line)
+		}
+	}
+	for _, ifc := range []string{"cni0", "flannel.1"} {
+		if _, err := os.Stat("/sys/class/net/" + ifc); err == nil {
+			t.Errorf("interface %s left after killall", ifc)
+		}
+	}
+	links, _ := run("ip", []string{"-o", "link"}, nil)
+	if strings.Contains(links, "veth") {
+		t.Errorf("veth interfaces left after killall:\n%s", links)
+	}
+	if ns, _ := os.ReadDir("/var/run/netns"); len(ns) > 0 {
+		for _, e := range ns {
+			if strings.HasPrefix(e.Name(), "cni-") {
+				t.Errorf("network namespace %s left after killall", e.Name())
+			}
+		}
+	}
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		out, _ := run(tool, nil, nil)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") || strings.Contains(line, "FLANNEL-") {
+				t.Errorf("%s still shows %s", tool, line)
+				break
+			}
+		}
+	}
+}
+
+func containerIDs(t *testing.T, s *server) string {
+	t.Helper()
+	out := s.MustKubectl("get", "pods", "-l", "app=echo", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID} {end}")
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		t.Fatalf("want 3 containers, got %q", out)
+	}
+	return out
+}
+
+func httpGetRetry(t *testing.T, url string) string {
+	t.Helper()
+	var last string
+	for i := 0; i < 30; i++ {
+		out, err := run("curl", []string{"-sS", "--max-time", "5", url}, nil)
+		if err == nil {
+			return out
+		}
+		last = out
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("GET %s failed: %s", url, last)
+	return ""
+}
+
+func checkPortForward(t *testing.T, s *server, pod string) {
+	t.Helper()
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, "kubectl", "--kubeconfig", s.Kubeconfig, "port-forward", "pod/"+pod, fmt.Sprintf("%d:8080", port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	body := httpGetRetry(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if !strings.Contains(body, "pod="+pod) {
+		t.Errorf("port-forward to %s answered %q", pod, body)
+	}
+}
