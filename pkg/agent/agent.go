@@ -185,8 +185,29 @@ func (n *node) podNetwork(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	if err := flannel.WriteConflist(n.p.CNIConfDir, cidr, n.a.ClusterCIDR, 0); err != nil {
-		return err
+	if n.a.FlannelBackend == "none" {
+		// The user brings a network; kubox only writes a local bridge
+		// configuration so that the node works on its own.
+		if err := flannel.WriteConflist(n.p.CNIConfDir, cidr, n.a.ClusterCIDR, 0); err != nil {
+			return err
+		}
+	} else {
+		fn, err := flannel.Start(ctx, flannel.Config{
+			NodeName:    n.a.NodeName,
+			NodeIP:      n.a.NodeIP,
+			Iface:       n.a.FlannelIface,
+			Backend:     n.a.FlannelBackend,
+			ClusterCIDR: n.a.ClusterCIDR,
+			Kubeconfig:  n.creds.FlannelKubeconfig,
+			ConfDir:     n.p.AgentConfDir,
+			SubnetFile:  n.p.FlannelSubnetFile,
+			CNIConfDir:  n.p.CNIConfDir,
+		})
+		if err != nil {
+			return err
+		}
+		cidr = fn.Subnet
+		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, fn.Subnet, fn.MTU)
 	}
 	n.log.Infof("pod network %s on node %s", cidr, n.a.NodeName)
 	close(n.netReady)

@@ -123,6 +123,7 @@ type NodeCredentials struct {
 	ClientCAFile        string // the kubelet accepts clients it signed
 	KubeletKubeconfig   string // system:node:<name>
 	KubeProxyKubeconfig string // system:kube-proxy
+	FlannelKubeconfig   string // system:kubox-flannel
 	ServingCert         string // the kubelet's serving certificate
 	ServingKey          string
 }

@@ -26,7 +26,7 @@ func WriteConflist(dir string, podCIDR *net.IPNet, clusterCIDR *net.IPNet, mtu i
 		"type":             "bridge",
 		"bridge":           BridgeName,
 		"isDefaultGateway": true,
-		"ipMasq":           true,
+		"ipMasq":           false, // flannel masquerades what leaves the cluster
 		"hairpinMode":      true,
 		"forceAddress":     true,
 		"ipam": map[string]any{

@@ -105,6 +105,7 @@ var componentOf = []struct{ prefix, component string }{
 	{"k8s.io/apiextensions-apiserver", "apiserver"},
 	{"k8s.io/kube-aggregator", "apiserver"},
 	{"github.com/k3s-io/kine", "kine"},
+	{"github.com/flannel-io/flannel", "flannel"},
 	{"github.com/kubox-io/kubox", "kubox"},
 }
 

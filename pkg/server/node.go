@@ -35,6 +35,7 @@ func (s *Server) NodeCredentials(a *config.Agent) (config.NodeCredentials, error
 		ClientCAFile:        certs.ClientCA,
 		KubeletKubeconfig:   f("kubelet.kubeconfig"),
 		KubeProxyKubeconfig: f("kube-proxy.kubeconfig"),
+		FlannelKubeconfig:   f("flannel.kubeconfig"),
 		ServingCert:         f("serving-kubelet.crt"),
 		ServingKey:          f("serving-kubelet.key"),
 	}
@@ -55,6 +56,8 @@ func (s *Server) NodeCredentials(a *config.Agent) (config.NodeCredentials, error
 			f("client-kubelet.crt"), f("client-kubelet.key"), creds.KubeletKubeconfig},
 		{pki.CertSpec{CommonName: "system:kube-proxy", Client: true},
 			f("client-kube-proxy.crt"), f("client-kube-proxy.key"), creds.KubeProxyKubeconfig},
+		{pki.CertSpec{CommonName: FlannelUser, Client: true},
+			f("client-flannel.crt"), f("client-flannel.key"), creds.FlannelKubeconfig},
 	}
 	for _, c := range clients {
 		if _, err := clientCA.EnsureCert(c.cert, c.key, c.spec, config.CertRenewBefore, now); err != nil {

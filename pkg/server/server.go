@@ -4,6 +4,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -124,7 +125,8 @@ func (s *Server) prepare(log *logging.Logger) error {
 	}}
 
 	s.certs = certs
-	s.comps = []component.Component{ds, apiserver, scheduler, controllers}
+	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
+	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers}
 	return nil
 }
 
