@@ -1,4 +1,11 @@
-// Package manifests will embed the add-on manifests kubox deploys into every
-// cluster (CoreDNS, local storage, service load balancer, metrics). It is a
-// Go package so that a plain `go build` embeds them with //go:embed.
+// Package manifests embeds the add-on manifests kubox deploys into every
+// cluster. Each <name>.yaml is a Go template rendered with the cluster's
+// values (see pkg/deploy.WriteAddons) into <data-dir>/server/manifests.
 package manifests
+
+import "embed"
+
+// Addons holds every add-on manifest template.
+//
+//go:embed *.yaml
+var Addons embed.FS

@@ -61,6 +61,7 @@ type node struct {
 	cgroupRoot string
 	cgroupV1   bool
 	pause      images.Image
+	resolvConf string
 	netReady   chan struct{}
 }
 
@@ -90,6 +91,9 @@ func (n *node) setup(ctx context.Context) error {
 	}
 	n.log.Infof("pods' cgroups go below %s", n.cgroupRoot)
 	if n.pause, err = images.Pause(b.BinDir); err != nil {
+		return err
+	}
+	if n.resolvConf, err = n.podResolvConf(); err != nil {
 		return err
 	}
 	for _, d := range []string{n.p.AgentDir, n.p.ImagesDir, n.p.AgentConfDir, n.p.RunDir} {
@@ -128,10 +132,6 @@ func (n *node) systemImages(ctx context.Context) error {
 }
 
 func (n *node) inputs() args.NodeInputs {
-	resolv := n.a.ResolvConf
-	if resolv == "" {
-		resolv = "/etc/resolv.conf"
-	}
 	return args.NodeInputs{
 		Agent: n.a, Paths: n.p,
 		KubeletKubeconfig:   n.creds.KubeletKubeconfig,
@@ -141,7 +141,7 @@ func (n *node) inputs() args.NodeInputs {
 		ServingKey:          n.creds.ServingKey,
 		CgroupRoot:          n.cgroupRoot,
 		CgroupV1:            n.cgroupV1,
-		ResolvConf:          resolv,
+		ResolvConf:          n.resolvConf,
 		KubeletConfigFile:   filepath.Join(n.p.AgentConfDir, "kubelet.yaml"),
 	}
 }

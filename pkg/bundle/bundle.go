@@ -577,3 +577,23 @@ func fsError(op, path string, err error) error {
 	}
 	return fmt.Errorf("bundled executables: %s %s: %w (%s)", op, path, cause, advice)
 }
+
+// Sum returns the sha256 (hex) the payload's MANIFEST records for the
+// executable name, without extracting anything: the server names system
+// images by it even where it runs no node.
+func Sum(name string) (string, error) {
+	p, err := payloadFromFS(assets)
+	if err != nil {
+		return "", err
+	}
+	_, entries, err := p.manifest()
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.name == name {
+			return e.sum, nil
+		}
+	}
+	return "", fmt.Errorf("the bundled executables include no %s; rebuild kubox with make", name)
+}

@@ -118,7 +118,8 @@ func callerComponent() string {
 		f, more := frames.Next()
 		fn := f.Function
 		if !strings.HasPrefix(fn, "k8s.io/klog/") && !strings.HasPrefix(fn, "github.com/go-logr/") &&
-			!strings.HasPrefix(fn, "github.com/kubox-io/kubox/pkg/logging") {
+			!strings.HasPrefix(fn, "github.com/kubox-io/kubox/pkg/logging.(*klogSink)") &&
+			!strings.HasPrefix(fn, "github.com/kubox-io/kubox/pkg/logging.callerComponent") {
 			for _, m := range componentOf {
 				if strings.HasPrefix(fn, m.prefix) {
 					return m.component

@@ -19,6 +19,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/datastore"
+	"github.com/kubox-io/kubox/pkg/deploy"
 	"github.com/kubox-io/kubox/pkg/hostnet"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
@@ -126,7 +127,9 @@ func (s *Server) prepare(log *logging.Logger) error {
 
 	s.certs = certs
 	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
-	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers}
+	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: cfg.Kubeconfig, Log: log.For("deploy")}
+	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
+		&component.Func{ComponentName: "deploy", Run: manifests.Run}}
 	return nil
 }
 

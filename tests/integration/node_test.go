@@ -145,12 +145,30 @@ func TestNode(t *testing.T) {
 		t.Errorf("node IP %q not shown by kubectl get nodes -o wide:\n%s", nodeIP, wide)
 	}
 
+	// A broken archive is reported by name and skipped; the good ones, in
+	// either format, are imported while the server runs.
+	broken := filepath.Join(t.TempDir(), "broken.tar")
+	os.WriteFile(broken, []byte("this is not an image archive"), 0o644)
+	dropImage(t, s, broken)
 	dropImage(t, s, filepath.Join(images, "echo.tar"))
+	dropImage(t, s, filepath.Join(images, "echo-docker.tar"))
 	manifest := filepath.Join(t.TempDir(), "echo.yaml")
 	os.WriteFile(manifest, []byte(echoDeployment), 0o644)
 	s.MustKubectl("apply", "-f", manifest)
 	if out, err := s.Kubectl("rollout", "status", "deployment/echo", "--timeout=180s"); err != nil {
 		t.Fatalf("deployment not available: %v\n%s\n%s", err, out, s.MustKubectl("get", "pods", "-o", "wide"))
+	}
+
+	waitFor(t, "the broken archive reported", time.Minute, func() (bool, string) {
+		return strings.Contains(s.tail(2000), "cannot import image archive "+filepath.Join(s.DataDir, "agent", "images", "broken.tar")), ""
+	})
+	s.MustKubectl("run", "docker-format", "--image", "kubox.test/echo-docker:v1", "--image-pull-policy", "Never", "--restart", "Never", "--", "hello")
+	waitFor(t, "the docker-archive image to run", 2*time.Minute, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "docker-format", "-o", "jsonpath={.status.phase}")
+		return out == "Succeeded", out
+	})
+	if out := s.MustKubectl("logs", "docker-format"); !strings.Contains(out, "hello from docker-format") {
+		t.Errorf("docker-archive image pod printed %q", out)
 	}
 
 	// ClusterIP from the host.
