@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the executables kubox carries inside itself (runc, containerd-shim-runc-v2,
-# the CNI plugins and pause) into OUTDIR/bin, then packs them into
+# the CNI plugins, coredns and pause) into OUTDIR/bin, then packs them into
 # pkg/bundle/assets/payload.tar.zst, which pkg/bundle embeds.
 #
 # Usage: scripts/build-payload.sh OUTDIR
@@ -55,6 +55,10 @@ for p in main/bridge ipam/host-local main/loopback meta/portmap meta/bandwidth m
 	CGO_ENABLED=0 gobuild "${p##*/}" "github.com/containernetworking/plugins/plugins/$p" \
 		-ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$cni_version"
 done
+
+# coredns: CoreDNS (the coredns module's version) with the curated plugin set
+# of scripts/payload/coredns.
+CGO_ENABLED=0 gobuild coredns ./coredns -ldflags "-s -w"
 
 # pause: a few KB of C, static, so a sandbox needs nothing from the host.
 cc=gcc

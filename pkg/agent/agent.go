@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -122,12 +123,28 @@ func (n *node) containerd() (component.Component, error) {
 	}, nil
 }
 
+// systemImages imports the images kubox makes itself (pause, CoreDNS),
+// each once per version.
 func (n *node) systemImages(ctx context.Context) error {
-	names, err := containerd.Import(ctx, n.p.ContainerdSocket, "", strings.NewReader(string(n.pause.Archive)), true)
-	if err != nil {
-		return fmt.Errorf("importing the pause image: %w", err)
+	builders := []func(string) (images.Image, error){images.Pause, images.CoreDNS}
+	var imported []string
+	for _, build := range builders {
+		img, err := build(n.bundle.BinDir)
+		if err != nil {
+			return err
+		}
+		if containerd.HasImage(ctx, n.p.ContainerdSocket, img.Ref) {
+			continue
+		}
+		names, err := containerd.Import(ctx, n.p.ContainerdSocket, "", bytes.NewReader(img.Archive), true)
+		if err != nil {
+			return fmt.Errorf("importing %s: %w", img.Ref, err)
+		}
+		imported = append(imported, names...)
 	}
-	n.log.Infof("imported system images %s", strings.Join(names, ", "))
+	if len(imported) > 0 {
+		n.log.Infof("imported system images %s", strings.Join(imported, ", "))
+	}
 	return nil
 }
 

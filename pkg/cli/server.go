@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
@@ -24,6 +25,7 @@ func serverCommand() *ucli.Command {
 	o := &config.ServerOptions{ConfigDir: config.DefaultConfigDir}
 	ao := &config.AgentOptions{}
 	nodeLabels, nodeTaints, kubeletArgs, proxyArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
+	disable := ucli.NewStringSlice()
 	var configFile string
 	tlsSANs := ucli.NewStringSlice()
 	apiArgs, cmArgs, schedArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
@@ -56,6 +58,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
+			&ucli.StringSliceFlag{Name: "disable", Destination: disable, Usage: "built-in add-on not to deploy: " + strings.Join(config.Addons, ", ") + " (repeatable)"},
 			&ucli.BoolFlag{Name: "disable-agent", Destination: &ao.DisableAgent, Usage: "run only the control plane, no node"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
 			&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
@@ -79,6 +82,7 @@ func serverCommand() *ucli.Command {
 				return err
 			}
 			o.TLSSANs = tlsSANs.Value()
+			o.Disable = disable.Value()
 			o.APIServerArgs, o.ControllerArgs, o.SchedulerArgs = apiArgs.Value(), cmArgs.Value(), schedArgs.Value()
 			cfg, err := o.Server()
 			if err != nil {

@@ -58,7 +58,11 @@ type ServerOptions struct {
 	Debug               bool
 	Verbosity           int
 	RunDir              string
+	Disable             []string
 }
+
+// Addons are the built-in add-ons --disable can turn off.
+var Addons = []string{"coredns", "local-storage", "servicelb", "metrics-server"}
 
 // Server is the validated configuration of a server.
 type Server struct {
@@ -78,6 +82,8 @@ type Server struct {
 	ExtraArgs        ExtraArgs
 	Debug            bool
 	Verbosity        int
+	// Disabled add-ons, by name.
+	Disabled map[string]bool
 }
 
 // ExtraArgs are the user's escape hatch: upstream flags (without the leading
@@ -231,6 +237,17 @@ func (o ServerOptions) Server() (*Server, error) {
 	s.KubeconfigMode = os.FileMode(m)
 	if err := s.Datastore.validate(); err != nil {
 		return nil, err
+	}
+	s.Disabled = map[string]bool{}
+	for _, d := range o.Disable {
+		known := false
+		for _, a := range Addons {
+			known = known || a == d
+		}
+		if !known {
+			return nil, fmt.Errorf("invalid --disable %q: choose from %s", d, strings.Join(Addons, ", "))
+		}
+		s.Disabled[d] = true
 	}
 	for _, group := range [][]string{o.APIServerArgs, o.ControllerArgs, o.SchedulerArgs} {
 		for _, a := range group {

@@ -51,3 +51,15 @@ func Import(ctx context.Context, address, snapshotter string, r io.Reader, pinne
 	}
 	return names, nil
 }
+
+// HasImage tells whether ref is already in the k8s.io namespace, so that
+// system images are imported once per version, not at every start.
+func HasImage(ctx context.Context, address, ref string) bool {
+	c, err := client.New(address, client.WithDefaultNamespace(Namespace))
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.ImageService().Get(namespaces.WithNamespace(ctx, Namespace), ref)
+	return err == nil
+}

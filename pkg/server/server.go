@@ -16,11 +16,14 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubox-io/kubox/manifests"
+	"github.com/kubox-io/kubox/pkg/bundle"
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/datastore"
 	"github.com/kubox-io/kubox/pkg/deploy"
 	"github.com/kubox-io/kubox/pkg/hostnet"
+	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
@@ -127,6 +130,9 @@ func (s *Server) prepare(log *logging.Logger) error {
 
 	s.certs = certs
 	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
+	if err := writeAddons(cfg, log); err != nil {
+		return err
+	}
 	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: cfg.Kubeconfig, Log: log.For("deploy")}
 	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
 		&component.Func{ComponentName: "deploy", Run: manifests.Run}}
@@ -203,4 +209,31 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// addonValues are what the add-on templates in manifests/ are rendered with.
+type addonValues struct {
+	ClusterDNS    string
+	ClusterDomain string
+	CoreDNSImage  string
+}
+
+// writeAddons puts the built-in add-ons into the manifests directory, where
+// the deploy controller applies them like any other manifest.
+func writeAddons(cfg *config.Server, log *logging.Logger) error {
+	disabled := map[string]bool{}
+	for k, v := range cfg.Disabled {
+		disabled[k] = v
+	}
+	v := addonValues{ClusterDNS: cfg.ClusterDNS.String(), ClusterDomain: cfg.ClusterDomain}
+	if sum, err := bundle.Sum("coredns"); err == nil {
+		v.CoreDNSImage = images.CoreDNSRef(sum)
+	} else if !disabled["coredns"] {
+		log.Warnf("cluster DNS is off: %v", err)
+		disabled["coredns"] = true
+	}
+	if err := deploy.WriteAddons(cfg.Paths.ManifestsDir, manifests.Addons, v, disabled); err != nil {
+		return fmt.Errorf("writing the built-in add-ons: %w", err)
+	}
+	return nil
 }

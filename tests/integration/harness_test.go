@@ -80,7 +80,13 @@ func newNodeServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := newServerArgs(t, args...)
 	s.RunDir = filepath.Join(s.Dir, "run")
-	s.Args = append(s.Args, "--run-dir", s.RunDir)
+	// Pods' upstream resolver: the node's own bridge address, so that
+	// CoreDNS never forwards to the host's resolver during tests.
+	resolv := filepath.Join(s.Dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 10.42.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Args = append(s.Args, "--run-dir", s.RunDir, "--resolv-conf", resolv)
 	// Containers outlive kubox by design: take the node down completely.
 	t.Cleanup(func() {
 		if out, err := s.Killall(); err != nil {

@@ -197,6 +197,25 @@ func TestNode(t *testing.T) {
 	if !strings.Contains(out, "pod="+pods[1]) {
 		t.Errorf("pod-to-pod: %s answered %q, want pod=%s", ips[1], out, pods[1])
 	}
+	// Cluster DNS, from a pod: a Service by its full name and by the
+	// search path.
+	if out, err := s.Kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=120s"); err != nil {
+		t.Fatalf("coredns not available: %v\n%s\n%s", err, out, s.MustKubectl("get", "pods", "-A", "-o", "wide"))
+	}
+	out = s.MustKubectl("exec", pods[0], "--", "/echo", "resolve", "echo.default.svc.cluster.local", "--timeout", "10s")
+	if !strings.Contains(out, clusterIP) {
+		t.Errorf("echo.default.svc.cluster.local resolved to %q, want %s", out, clusterIP)
+	}
+	out = s.MustKubectl("exec", pods[0], "--", "/echo", "resolve", "kubernetes.default", "--timeout", "10s")
+	if !strings.Contains(out, "10.43.0.1") {
+		t.Errorf("kubernetes.default resolved to %q, want 10.43.0.1", out)
+	}
+	// Every system pod runs, with no registry and no image tarball.
+	phases := s.MustKubectl("get", "pods", "-n", "kube-system", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase} {end}")
+	if phases == "" || strings.Contains(phases, "=Pending") || strings.Contains(phases, "=Failed") {
+		t.Errorf("kube-system pods: %s", phases)
+	}
+
 	// Logs show the requests the pods served.
 	logs := s.MustKubectl("logs", "-l", "app=echo", "--tail=-1", "--prefix")
 	if !strings.Contains(logs, "listening on :8080") {
