@@ -19,6 +19,8 @@ const Mount = "/sys/fs/cgroup"
 
 // Layout describes the host's cgroups as seen by this process.
 type Layout struct {
+	// MountDir is where the hierarchies are mounted (Mount on a host).
+	MountDir string
 	// Unified is true on a pure cgroup v2 host.
 	Unified bool
 	// Own maps each v1 controller (or "" for v2) to this process's cgroup.
@@ -35,7 +37,7 @@ func Detect() (Layout, error) {
 		return Layout{}, err
 	}
 	defer f.Close()
-	l := Layout{Own: map[string]string{}, Hierarchies: map[string]string{}}
+	l := Layout{MountDir: Mount, Own: map[string]string{}, Hierarchies: map[string]string{}}
 	_, err = os.Stat(filepath.Join(Mount, "cgroup.controllers"))
 	l.Unified = err == nil
 	sc := bufio.NewScanner(f)
@@ -103,7 +105,7 @@ func (l Layout) Root(name string) string {
 func (l Layout) Prepare(root string) ([]string, error) {
 	var created []string
 	if l.Unified {
-		dir := filepath.Join(Mount, root)
+		dir := filepath.Join(l.MountDir, root)
 		made, err := mkdirs(dir)
 		created = append(created, made...)
 		if err != nil {
@@ -111,7 +113,7 @@ func (l Layout) Prepare(root string) ([]string, error) {
 		}
 		// Delegate the controllers the kubelet needs to the new subtree.
 		parent := filepath.Dir(dir)
-		for p := parent; strings.HasPrefix(p, Mount) && p != Mount; p = filepath.Dir(p) {
+		for p := parent; strings.HasPrefix(p, l.MountDir) && p != l.MountDir; p = filepath.Dir(p) {
 			_ = enableControllers(p)
 		}
 		_ = enableControllers(dir)
@@ -123,7 +125,7 @@ func (l Layout) Prepare(root string) ([]string, error) {
 	}
 	sort.Strings(dirs)
 	for _, h := range dirs {
-		dir := filepath.Join(Mount, h, root)
+		dir := filepath.Join(l.MountDir, h, root)
 		made, err := mkdirs(dir)
 		created = append(created, made...)
 		if err != nil {
@@ -191,10 +193,10 @@ func (l Layout) Remove(root string) error {
 	type tree struct{ top, own string }
 	var dirs []tree
 	if l.Unified {
-		dirs = []tree{{filepath.Join(Mount, root), filepath.Join(Mount, l.Own[""])}}
+		dirs = []tree{{filepath.Join(l.MountDir, root), filepath.Join(l.MountDir, l.Own[""])}}
 	} else {
 		for h, own := range l.Hierarchies {
-			dirs = append(dirs, tree{filepath.Join(Mount, h, root), filepath.Join(Mount, h, own)})
+			dirs = append(dirs, tree{filepath.Join(l.MountDir, h, root), filepath.Join(l.MountDir, h, own)})
 		}
 	}
 	var errs []error
