@@ -8,6 +8,7 @@ pkgs=(
 	etcd-server            # external-datastore tests
 	iproute2 procps        # tests inspect listeners and processes
 	iptables kmod          # kube-proxy, CNI plugins, modprobe
+	nftables               # kube-proxy proxy-mode=nftables
 	curl                   # tests reach Services from the host
 	libseccomp-dev pkgconf # static runc with seccomp (make payload)
 	musl-tools             # small static pause (make payload)
