@@ -1,7 +1,8 @@
 // Package agent wires the node role together: host setup and bundled
-// executables, containerd, system images, the kubelet, the pod network and
-// kube-proxy, each started once the previous one is ready. It runs inside
-// `kubox server` or on its own given a server URL and credentials.
+// executables, containerd, system images, the kubelet, the pod network,
+// kube-proxy and local-path storage, each started once the previous one is
+// ready. It runs inside `kubox server` or on its own given a server URL and
+// credentials.
 package agent
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/storage"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -46,6 +48,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
 		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
+		&component.Func{ComponentName: "local-storage", Run: n.localStorage},
 		&component.Func{ComponentName: "image-import", Run: n.watchImages},
 	}
 }
@@ -177,6 +180,20 @@ func (n *node) kubelet() (component.Component, error) {
 
 func (n *node) kubeProxy() (component.Component, error) {
 	return embedded.NewKubeProxy(args.KubeProxyFlags(n.inputs()))
+}
+
+// localStorage provisions the node's local-path volumes.
+func (n *node) localStorage(ctx context.Context) error {
+	dir := n.a.StorageDir
+	if dir == "" {
+		dir = n.p.StorageDir
+	}
+	return storage.Run(ctx, storage.Config{
+		NodeName:   n.a.NodeName,
+		StorageDir: dir,
+		Kubeconfig: n.creds.FlannelKubeconfig,
+		Log:        n.log.For("local-storage"),
+	})
 }
 
 // podNetwork waits for the node's podCIDR and writes the CNI configuration

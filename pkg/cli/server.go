@@ -69,6 +69,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "kube-proxy-arg", Destination: proxyArgs, Usage: "extra kube-proxy flag as name=value, e.g. proxy-mode=nftables (repeatable)"},
 			&ucli.StringFlag{Name: "flannel-backend", Value: "vxlan", Destination: &ao.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
 			&ucli.StringFlag{Name: "flannel-iface", Destination: &ao.FlannelIface, Usage: "interface for the pod network between nodes"},
+			&ucli.StringFlag{Name: "default-local-storage-path", Destination: &ao.DefaultLocalStoragePath, Usage: "directory of local-path volumes (default <data-dir>/storage)"},
 			&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},

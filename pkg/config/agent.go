@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -23,6 +24,9 @@ type AgentOptions struct {
 	FlannelBackend string
 	FlannelIface   string
 	ResolvConf     string
+	// DefaultLocalStoragePath is where local-path volumes go; empty for
+	// <data-dir>/storage.
+	DefaultLocalStoragePath string
 }
 
 // Agent is the validated node configuration.
@@ -36,6 +40,7 @@ type Agent struct {
 	FlannelBackend string
 	FlannelIface   string
 	ResolvConf     string
+	StorageDir     string // local-path volumes
 
 	// Cluster-wide values the node needs, from the server.
 	ClusterCIDR   *net.IPNet
@@ -108,6 +113,13 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 				return nil, fmt.Errorf("invalid extra argument %q: give it as name=value without leading dashes", arg)
 			}
 		}
+	}
+	a.StorageDir = s.Paths.StorageDir
+	if o.DefaultLocalStoragePath != "" {
+		if !filepath.IsAbs(o.DefaultLocalStoragePath) {
+			return nil, fmt.Errorf("invalid --default-local-storage-path %q: give an absolute path", o.DefaultLocalStoragePath)
+		}
+		a.StorageDir = filepath.Clean(o.DefaultLocalStoragePath)
 	}
 	if a.ResolvConf != "" {
 		if _, err := os.Stat(a.ResolvConf); err != nil {

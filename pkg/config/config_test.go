@@ -90,3 +90,24 @@ func TestDatastoreKind(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentStorageDir(t *testing.T) {
+	s, err := defaults().Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := AgentOptions{NodeName: "n1"}.Agent(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.StorageDir != "/var/lib/kubox/storage" {
+		t.Errorf("default storage dir %q", a.StorageDir)
+	}
+	a, err = AgentOptions{NodeName: "n1", DefaultLocalStoragePath: "/srv/volumes/"}.Agent(s)
+	if err != nil || a.StorageDir != "/srv/volumes" {
+		t.Errorf("--default-local-storage-path /srv/volumes/: %v %v", a, err)
+	}
+	if _, err := (AgentOptions{NodeName: "n1", DefaultLocalStoragePath: "volumes"}).Agent(s); err == nil || !strings.Contains(err.Error(), "--default-local-storage-path") {
+		t.Errorf("a relative --default-local-storage-path: %v", err)
+	}
+}

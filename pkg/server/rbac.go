@@ -11,9 +11,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// FlannelUser is the identity every node's flannel uses: the Node
-// authorizer lets a kubelet read only its own Node, while flannel watches
-// them all to route to other nodes' pod ranges.
+// FlannelUser is the identity every node's flannel and local-path storage
+// controller use: the Node authorizer lets a kubelet read only its own
+// Node, while flannel watches them all to route to other nodes' pod ranges,
+// and the storage controller (pkg/storage) watches claims and classes,
+// creates and deletes the volumes of its node and reports Events.
 const FlannelUser = "system:kubox-flannel"
 
 // ensureRBAC creates the cluster roles kubox's own node components need.
@@ -33,6 +35,11 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+			// local-path storage
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}
 	binding := &rbacv1.ClusterRoleBinding{

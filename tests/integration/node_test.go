@@ -249,6 +249,7 @@ func TestNode(t *testing.T) {
 		t.Errorf("ClusterIP after restart answered %q", body)
 	}
 
+	checkLocalPath(t, s)
 	checkOOM(t, s)
 
 	// killall takes everything down.
@@ -256,6 +257,85 @@ func TestNode(t *testing.T) {
 		t.Fatalf("kubox killall: %v\n%s", err, out)
 	}
 	checkClean(t, s)
+}
+
+const localPathObjects = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: lp-data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lp-user, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: user
+    image: kubox.test/echo:v1
+    imagePullPolicy: Never
+    args: [sleep]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: lp-data}
+`
+
+// checkLocalPath: a claim of the default class (local-path) is provisioned
+// by the node itself once a pod uses it, as a directory below
+// <data-dir>/storage; deleting the claim removes the volume and the
+// directory.
+func checkLocalPath(t *testing.T, s *server) {
+	t.Helper()
+	if out := s.MustKubectl("get", "storageclass", "local-path", "-o",
+		`jsonpath={.provisioner} {.volumeBindingMode} {.reclaimPolicy} {.metadata.annotations.storageclass\.kubernetes\.io/is-default-class}`); out != "kubox.io/local-path WaitForFirstConsumer Delete true" {
+		t.Errorf("storage class local-path: %q", out)
+	}
+	t0 := time.Now()
+	f := filepath.Join(t.TempDir(), "local-path.yaml")
+	os.WriteFile(f, []byte(localPathObjects), 0o644)
+	s.MustKubectl("apply", "-f", f)
+	waitFor(t, "the local-path pod to run", 45*time.Second, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "lp-user", "-o", "jsonpath={.status.phase}")
+		if out == "Running" {
+			return true, out
+		}
+		ev, _ := s.Kubectl("get", "events", "--field-selector", "involvedObject.name=lp-data", "-o", "jsonpath={range .items[*]}{.reason}: {.message}; {end}")
+		return false, out + " / claim events: " + ev
+	})
+	if out := s.MustKubectl("get", "pvc", "lp-data", "-o", "jsonpath={.status.phase} {.spec.storageClassName}"); out != "Bound local-path" {
+		t.Fatalf("claim: %q, want Bound local-path", out)
+	}
+	pv := strings.TrimSpace(s.MustKubectl("get", "pvc", "lp-data", "-o", "jsonpath={.spec.volumeName}"))
+	uid := strings.TrimSpace(s.MustKubectl("get", "pvc", "lp-data", "-o", "jsonpath={.metadata.uid}"))
+	if pv != "pvc-"+uid {
+		t.Errorf("volume %q, want pvc-%s", pv, uid)
+	}
+	dir := strings.TrimSpace(s.MustKubectl("get", "pv", pv, "-o", "jsonpath={.spec.hostPath.path}"))
+	if want := filepath.Join(s.DataDir, "storage", pv+"_default_lp-data"); dir != want {
+		t.Errorf("volume path %q, want %s", dir, want)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o777 {
+		t.Errorf("volume directory on the host: %v %v", st, err)
+	}
+	if out := s.MustKubectl("get", "pv", pv, "-o", `jsonpath={.metadata.annotations.pv\.kubernetes\.io/provisioned-by} {.spec.persistentVolumeReclaimPolicy}`); out != "kubox.io/local-path Delete" {
+		t.Errorf("volume %s: %q", pv, out)
+	}
+	if out := s.MustKubectl("get", "pod", "lp-user", "-o", "jsonpath={.spec.volumes[0].persistentVolumeClaim.claimName} {.spec.containers[0].volumeMounts[0].mountPath}"); out != "lp-data /data" {
+		t.Errorf("pod volume: %q", out)
+	}
+
+	s.MustKubectl("delete", "pod", "lp-user", "--timeout=30s")
+	s.MustKubectl("delete", "pvc", "lp-data", "--wait=false")
+	waitFor(t, "the released volume deleted", 30*time.Second, func() (bool, string) {
+		out, err := s.Kubectl("get", "pv", pv, "--ignore-not-found", "-o", "jsonpath={.status.phase}")
+		return err == nil && out == "", out
+	})
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("volume directory %s still there: %v", dir, err)
+	}
+	t.Logf("local-path volume %s provisioned, used and reclaimed in %s", pv, time.Since(t0).Round(time.Second))
 }
 
 const oomPod = `apiVersion: v1

@@ -33,6 +33,7 @@ type Paths struct {
 	ImagesDir        string // <data-dir>/agent/images (air-gap tarballs)
 	AgentTLSDir      string // <data-dir>/agent/tls (node certificates)
 	AgentConfDir     string // <data-dir>/agent/conf (kubelet, kube-proxy configuration)
+	StorageDir       string // <data-dir>/storage (local-path volumes)
 
 	RunDir            string // runtime state, e.g. /run/kubox
 	ContainerdState   string // <run-dir>/containerd
@@ -80,6 +81,7 @@ func New(dataDir, configDir, runDir string) Paths {
 		ImagesDir:        filepath.Join(agent, "images"),
 		AgentTLSDir:      filepath.Join(agent, "tls"),
 		AgentConfDir:     filepath.Join(agent, "conf"),
+		StorageDir:       filepath.Join(dataDir, "storage"),
 
 		RunDir:            runDir,
 		ContainerdState:   filepath.Join(runDir, "containerd"),
