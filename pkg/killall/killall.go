@@ -162,7 +162,13 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 		}
 	}
 
-	// 6. Runtime state (sockets, shim state); the data dir stays.
+	// 6. Container logs the kubelet keeps outside the data dir, for the pods
+	// this node ran (their UIDs are the kubelet's pod directories).
+	if n := removePodLogs(filepath.Join(p.KubeletDir, "pods")); n > 0 {
+		log.Infof("removed the logs of %d pods", n)
+	}
+
+	// 7. Runtime state (sockets, shim state); the data dir stays.
 	if err := os.RemoveAll(p.RunDir); err != nil {
 		errs = append(errs, err)
 	}
@@ -369,4 +375,50 @@ func removeStaleShimSockets() {
 	}
 	_ = os.Remove(dir) // only if empty
 	_ = os.Remove("/run/containerd")
+}
+
+// Where the kubelet writes container logs regardless of its root dir.
+const (
+	podLogDir       = "/var/log/pods"
+	containerLogDir = "/var/log/containers"
+)
+
+// removePodLogs removes /var/log/pods/<ns>_<name>_<uid> for every pod UID
+// under podsDir, and the /var/log/containers links into them.
+func removePodLogs(podsDir string) int {
+	pods, err := os.ReadDir(podsDir)
+	if err != nil {
+		return 0
+	}
+	uids := map[string]bool{}
+	for _, p := range pods {
+		uids[p.Name()] = true
+	}
+	entries, _ := os.ReadDir(podLogDir)
+	removed := map[string]bool{}
+	for _, e := range entries {
+		i := strings.LastIndexByte(e.Name(), '_')
+		if i < 0 || !uids[e.Name()[i+1:]] {
+			continue
+		}
+		dir := filepath.Join(podLogDir, e.Name())
+		if os.RemoveAll(dir) == nil {
+			removed[dir] = true
+		}
+	}
+	links, _ := os.ReadDir(containerLogDir)
+	for _, l := range links {
+		f := filepath.Join(containerLogDir, l.Name())
+		target, err := os.Readlink(f)
+		if err != nil {
+			continue
+		}
+		for dir := range removed {
+			if strings.HasPrefix(target, dir+"/") {
+				_ = os.Remove(f)
+				break
+			}
+		}
+	}
+	return len(removed)
 }

@@ -434,6 +434,15 @@ func checkClean(t *testing.T, s *server) {
 			}
 		}
 	}
+	podDirs, _ := os.ReadDir(filepath.Join(s.DataDir, "agent", "kubelet", "pods"))
+	logs, _ := os.ReadDir("/var/log/pods")
+	for _, p := range podDirs {
+		for _, l := range logs {
+			if strings.HasSuffix(l.Name(), "_"+p.Name()) {
+				t.Errorf("pod log directory /var/log/pods/%s left after killall", l.Name())
+			}
+		}
+	}
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
 		out, _ := run(tool, nil, nil)
 		for _, line := range strings.Split(out, "\n") {
