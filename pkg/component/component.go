@@ -59,6 +59,9 @@ func (r *Runner) Run(ctx context.Context, comps ...Component) error {
 		}
 		t0 := time.Now()
 		if err := c.Start(ctx, fail); err != nil {
+			if ctx.Err() != nil {
+				return nil // asked to stop while starting: not a failure
+			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		started = append(started, c)

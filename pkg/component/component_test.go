@@ -3,6 +3,7 @@ package component
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +116,30 @@ func TestStartError(t *testing.T) {
 	err := (&Runner{}).Run(context.Background(), a, bad)
 	if err == nil || err.Error() != "bad: bad flag" {
 		t.Fatalf("Run returned %v", err)
+	}
+	if !strings.Contains(rec.String(), "stop:a") {
+		t.Fatalf("a was not stopped: %s", rec)
+	}
+}
+
+// TestStopWhileStarting: a stop request that interrupts a start-up step is
+// a clean stop, not a failure.
+func TestStopWhileStarting(t *testing.T) {
+	rec := &recorder{}
+	ready := make(chan struct{})
+	close(ready)
+	a := fn(rec, "a", ready, nil)
+	step := &Step{StepName: "slow", Do: func(ctx context.Context) error {
+		<-ctx.Done()
+		return fmt.Errorf("creating something: %w", ctx.Err())
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- (&Runner{}).Run(ctx, a, step) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v after a stop during start-up", err)
 	}
 	if !strings.Contains(rec.String(), "stop:a") {
 		t.Fatalf("a was not stopped: %s", rec)

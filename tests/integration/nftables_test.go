@@ -8,29 +8,6 @@ import (
 	"testing"
 )
 
-const echoOne = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        image: kubox.test/echo:v1
-        imagePullPolicy: Never
-        args: [serve, --port, "8080"]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec:
-  selector: {app: echo}
-  ports: [{port: 80, targetPort: 8080}]
-`
-
 // TestNftablesProxy: kube-proxy's nftables mode, chosen with
 // --kube-proxy-arg, serves a ClusterIP, and killall removes its table.
 func TestNftablesProxy(t *testing.T) {
@@ -38,7 +15,7 @@ func TestNftablesProxy(t *testing.T) {
 	s := startNode(t, "--kube-proxy-arg", "proxy-mode=nftables")
 	dropImage(t, s, filepath.Join(images, "echo.tar"))
 	f := filepath.Join(t.TempDir(), "echo.yaml")
-	os.WriteFile(f, []byte(echoOne), 0o644)
+	os.WriteFile(f, []byte(strings.Replace(echoDeployment, "replicas: 3", "replicas: 1", 1)), 0o644)
 	s.MustKubectl("apply", "-f", f)
 	if out, err := s.Kubectl("rollout", "status", "deployment/echo", "--timeout=180s"); err != nil {
 		t.Fatalf("deployment not available: %v\n%s", err, out)
