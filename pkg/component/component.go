@@ -149,7 +149,9 @@ func (f *Func) Name() string { return f.ComponentName }
 
 // Start implements Component.
 func (f *Func) Start(ctx context.Context, fail func(error)) error {
-	cctx, cancel := context.WithCancel(ctx)
+	// Only Stop ends the component: the Runner stops components one by
+	// one in reverse order, which a shared cancellation would defeat.
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	f.mu.Lock()
 	f.cancel, f.done = cancel, done

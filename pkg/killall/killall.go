@@ -7,8 +7,10 @@ package killall
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,12 +112,18 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 	if n > 0 {
 		log.Infof("unmounted %d filesystems", n)
 	}
+	// A pod being torn down may have no process left in its namespace;
+	// such a namespace is recognised by an address in this node's pod range.
+	podNet := podSubnet(p.CNIConfDir)
 	for _, dir := range []string{"/var/run/netns", "/run/netns"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			f := filepath.Join(dir, e.Name())
 			var st syscall.Stat_t
-			if syscall.Stat(f, &st) != nil || !netnsInodes[st.Ino] {
+			if syscall.Stat(f, &st) != nil {
+				continue
+			}
+			if !netnsInodes[st.Ino] && !(strings.HasPrefix(e.Name(), "cni-") && netnsInRange(e.Name(), podNet)) {
 				continue
 			}
 			_ = syscall.Unmount(f, syscall.MNT_DETACH)
@@ -421,4 +429,58 @@ func removePodLogs(podsDir string) int {
 		}
 	}
 	return len(removed)
+}
+
+// podSubnet reads this node's pod range from the CNI configuration kubox
+// wrote (see pkg/flannel).
+func podSubnet(cniConfDir string) *net.IPNet {
+	data, err := os.ReadFile(filepath.Join(cniConfDir, "10-kubox.conflist"))
+	if err != nil {
+		return nil
+	}
+	var conf struct {
+		Plugins []struct {
+			IPAM struct {
+				Ranges [][]struct {
+					Subnet string `json:"subnet"`
+				} `json:"ranges"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(data, &conf) != nil {
+		return nil
+	}
+	for _, p := range conf.Plugins {
+		for _, r := range p.IPAM.Ranges {
+			for _, sub := range r {
+				if _, n, err := net.ParseCIDR(sub.Subnet); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// netnsInRange tells whether the named network namespace has an IPv4
+// address inside subnet.
+func netnsInRange(name string, subnet *net.IPNet) bool {
+	if subnet == nil {
+		return false
+	}
+	out, err := exec.Command("ip", "-n", name, "-o", "-4", "addr", "show").Output()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" {
+				if ip, _, err := net.ParseCIDR(f[i+1]); err == nil && subnet.Contains(ip) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
