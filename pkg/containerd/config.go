@@ -64,6 +64,7 @@ state = {{q .State}}
 
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
   BinaryName = {{q (print .BinDir "/runc")}}
+  Root = {{q (print .State "/runc")}}
   SystemdCgroup = false
 
 [plugins."io.containerd.cri.v1.runtime".cni]

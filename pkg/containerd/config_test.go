@@ -25,6 +25,7 @@ func TestRender(t *testing.T) {
 		`address = "/run/kubox/containerd/containerd.sock"`,
 		`address = "/run/kubox/containerd/containerd.sock.ttrpc"`,
 		`BinaryName = "/data/data/abc/bin/runc"`,
+		`Root = "/run/kubox/containerd/runc"`,
 		`bin_dirs = ["/data/data/abc/bin"]`,
 		`conf_dir = "/data/agent/etc/cni/net.d"`,
 		`sandbox = "kubox.local/pause:1"`,

@@ -434,6 +434,12 @@ func checkClean(t *testing.T, s *server) {
 			}
 		}
 	}
+	if _, err := os.Stat(s.RunDir); err == nil {
+		t.Errorf("run dir %s left after killall", s.RunDir)
+	}
+	if entries, _ := os.ReadDir("/run/containerd/runc/k8s.io"); len(entries) > 0 {
+		t.Errorf("runc state left in /run/containerd/runc/k8s.io: %d entries", len(entries))
+	}
 	podDirs, _ := os.ReadDir(filepath.Join(s.DataDir, "agent", "kubelet", "pods"))
 	logs, _ := os.ReadDir("/var/log/pods")
 	for _, p := range podDirs {
