@@ -32,8 +32,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 )
 
 // FieldManager owns the fields kubox applies.
@@ -81,7 +82,7 @@ type fileState struct {
 
 // Run applies the directory until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	rc, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	rc, err := kubeclient.Config(c.Kubeconfig)
 	if err != nil {
 		return err
 	}

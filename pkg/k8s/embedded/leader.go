@@ -9,10 +9,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 )
 
 // LeaderElection says whether a controller must hold a lease before it runs
@@ -31,11 +31,7 @@ func elected(le LeaderElection, lease string, run func(ctx context.Context) erro
 		return run
 	}
 	return func(ctx context.Context) error {
-		rc, err := clientcmd.BuildConfigFromFlags("", le.Kubeconfig)
-		if err != nil {
-			return err
-		}
-		client, err := kubernetes.NewForConfig(rc)
+		client, err := kubeclient.New(le.Kubeconfig)
 		if err != nil {
 			return err
 		}
