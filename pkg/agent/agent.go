@@ -31,6 +31,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/servicelb"
 	"github.com/kubox-io/kubox/pkg/storage"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
@@ -49,6 +50,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
 		&component.Func{ComponentName: "local-storage", Run: n.localStorage},
+		&component.Func{ComponentName: "servicelb", Run: n.serviceLB},
 		&component.Func{ComponentName: "image-import", Run: n.watchImages},
 	}
 }
@@ -194,6 +196,28 @@ func (n *node) localStorage(ctx context.Context) error {
 		Kubeconfig: n.creds.FlannelKubeconfig,
 		Log:        n.log.For("local-storage"),
 	})
+}
+
+// serviceLB puts the node's address on the LoadBalancer Services it can
+// serve; with the add-on disabled it takes the address off them once.
+func (n *node) serviceLB(ctx context.Context) error {
+	cfg := servicelb.Config{NodeName: n.a.NodeName, Kubeconfig: n.creds.FlannelKubeconfig, Log: n.log.For("servicelb")}
+	if n.a.ServiceLB {
+		return servicelb.Run(ctx, cfg)
+	}
+	for ctx.Err() == nil {
+		err := servicelb.Withdraw(ctx, cfg)
+		if err == nil {
+			break
+		}
+		n.log.For("servicelb").Errorf("%v (retrying)", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // podNetwork waits for the node's podCIDR and writes the CNI configuration

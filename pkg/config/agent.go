@@ -41,6 +41,9 @@ type Agent struct {
 	FlannelIface   string
 	ResolvConf     string
 	StorageDir     string // local-path volumes
+	// ServiceLB: the node serves LoadBalancer Services on its address
+	// (off with --disable servicelb).
+	ServiceLB bool
 
 	// Cluster-wide values the node needs, from the server.
 	ClusterCIDR   *net.IPNet
@@ -69,6 +72,7 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		ClusterDomain:  s.ClusterDomain,
 		Debug:          s.Debug,
 		Verbosity:      s.Verbosity,
+		ServiceLB:      !s.Disabled["servicelb"],
 	}
 	a.NodeName = o.NodeName
 	if a.NodeName == "" {

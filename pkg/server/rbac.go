@@ -7,24 +7,21 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 )
 
-// FlannelUser is the identity every node's flannel and local-path storage
-// controller use: the Node authorizer lets a kubelet read only its own
+// FlannelUser is the identity every node's flannel, local-path storage and
+// servicelb controllers use: the Node authorizer lets a kubelet read only its own
 // Node, while flannel watches them all to route to other nodes' pod ranges,
 // and the storage controller (pkg/storage) watches claims and classes,
-// creates and deletes the volumes of its node and reports Events.
+// creates and deletes the volumes of its node and reports Events, and
+// servicelb (pkg/servicelb) writes LoadBalancer Services' ingress.
 const FlannelUser = "system:kubox-flannel"
 
 // ensureRBAC creates the cluster roles kubox's own node components need.
 func ensureRBAC(ctx context.Context, kubeconfig string) error {
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	c, err := kubernetes.NewForConfig(rc)
+	c, err := kubeclient.New(kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -40,6 +37,9 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			// servicelb
+			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"services/status"}, Verbs: []string{"update"}},
 		},
 	}
 	binding := &rbacv1.ClusterRoleBinding{
