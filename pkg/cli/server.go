@@ -92,7 +92,11 @@ func serverCommand() *ucli.Command {
 			ao.NodeLabels, ao.NodeTaints = nodeLabels.Value(), nodeTaints.Value()
 			ao.KubeletArgs, ao.KubeProxyArgs = kubeletArgs.Value(), proxyArgs.Value()
 			var node *config.Agent
-			if !ao.DisableAgent {
+			if ao.DisableAgent {
+				// The embedded metrics-server runs beside a node: a
+				// control-plane-only server opens no port but the API's.
+				cfg.Disabled["metrics-server"] = true
+			} else {
 				if node, err = ao.Agent(cfg); err != nil {
 					return err
 				}

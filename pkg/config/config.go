@@ -30,6 +30,9 @@ const (
 	// CertRenewBefore is how close to expiry a certificate may get before
 	// kubox replaces it at start.
 	CertRenewBefore = 120 * 24 * time.Hour
+	// MetricsServerPort is where the embedded metrics-server serves the
+	// metrics API to the API server, on the advertise address.
+	MetricsServerPort = 10251
 )
 
 // ServerOptions are the raw values of `kubox server`, as bound to its flags

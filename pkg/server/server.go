@@ -22,10 +22,12 @@ import (
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/datastore"
 	"github.com/kubox-io/kubox/pkg/deploy"
+	"github.com/kubox-io/kubox/pkg/dnscustom"
 	"github.com/kubox-io/kubox/pkg/hostnet"
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/pki"
 )
@@ -130,12 +132,28 @@ func (s *Server) prepare(log *logging.Logger) error {
 
 	s.certs = certs
 	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
-	if err := writeAddons(cfg, log); err != nil {
+	if err := writeAddons(cfg, certs.ServerCA, log); err != nil {
 		return err
 	}
 	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: cfg.Kubeconfig, Log: log.For("deploy")}
 	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
 		&component.Func{ComponentName: "deploy", Run: manifests.Run}}
+	if !cfg.Disabled["coredns"] {
+		s.comps = append(s.comps, &component.Func{ComponentName: "coredns-custom", Run: func(ctx context.Context) error {
+			client, err := kubeclient.New(cfg.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			return dnscustom.Run(ctx, client, log.For("coredns-custom"))
+		}})
+	}
+	if !cfg.Disabled["metrics-server"] {
+		ms, err := s.metricsServer(caPEM, log)
+		if err != nil {
+			return fmt.Errorf("metrics-server: %w", err)
+		}
+		s.comps = append(s.comps, ms)
+	}
 	return nil
 }
 
@@ -216,16 +234,31 @@ type addonValues struct {
 	ClusterDNS    string
 	ClusterDomain string
 	CoreDNSImage  string
+	// The embedded metrics-server: where the API server reaches it, and
+	// the CA bundle that verifies it.
+	MetricsServerIP          string
+	MetricsServerAddressType string // IPv4 or IPv6, for its EndpointSlice
+	MetricsServerPort        int
+	ServerCABundle           string
 }
 
 // writeAddons puts the built-in add-ons into the manifests directory, where
 // the deploy controller applies them like any other manifest.
-func writeAddons(cfg *config.Server, log *logging.Logger) error {
+func writeAddons(cfg *config.Server, serverCA string, log *logging.Logger) error {
 	disabled := map[string]bool{}
 	for k, v := range cfg.Disabled {
 		disabled[k] = v
 	}
-	v := addonValues{ClusterDNS: cfg.ClusterDNS.String(), ClusterDomain: cfg.ClusterDomain}
+	v := addonValues{ClusterDNS: cfg.ClusterDNS.String(), ClusterDomain: cfg.ClusterDomain,
+		MetricsServerIP: cfg.AdvertiseAddress.String(), MetricsServerAddressType: "IPv4", MetricsServerPort: config.MetricsServerPort}
+	if cfg.AdvertiseAddress.To4() == nil {
+		v.MetricsServerAddressType = "IPv6"
+	}
+	bundle64, err := caBundle(serverCA)
+	if err != nil {
+		return err
+	}
+	v.ServerCABundle = bundle64
 	if sum, err := bundle.Sum("coredns"); err == nil {
 		v.CoreDNSImage = images.CoreDNSRef(sum)
 	} else if !disabled["coredns"] {

@@ -39,18 +39,21 @@ func APIServer(in Inputs) []string {
 	c := in.Certs
 	issuer := "https://kubernetes.default.svc." + s.ClusterDomain
 	m := map[string]string{
-		"advertise-address":                  s.AdvertiseAddress.String(),
-		"allow-privileged":                   "true",
-		"anonymous-auth":                     "true", // RBAC lets anonymous reach health and version only
-		"api-audiences":                      issuer,
-		"authorization-mode":                 "Node,RBAC",
-		"bind-address":                       s.BindAddress.String(),
-		"client-ca-file":                     c.ClientCA,
-		"enable-admission-plugins":           "NodeRestriction",
-		"etcd-servers":                       strings.Join(in.EtcdServers, ","),
-		"kubelet-client-certificate":         c.APIServerKubeletCert,
-		"kubelet-client-key":                 c.APIServerKubeletKey,
-		"kubelet-preferred-address-types":    "InternalIP,ExternalIP,Hostname",
+		"advertise-address":               s.AdvertiseAddress.String(),
+		"allow-privileged":                "true",
+		"anonymous-auth":                  "true", // RBAC lets anonymous reach health and version only
+		"api-audiences":                   issuer,
+		"authorization-mode":              "Node,RBAC",
+		"bind-address":                    s.BindAddress.String(),
+		"client-ca-file":                  c.ClientCA,
+		"enable-admission-plugins":        "NodeRestriction",
+		"etcd-servers":                    strings.Join(in.EtcdServers, ","),
+		"kubelet-client-certificate":      c.APIServerKubeletCert,
+		"kubelet-client-key":              c.APIServerKubeletKey,
+		"kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname",
+		// Aggregated APIs (metrics.k8s.io) are reached at their endpoints,
+		// so a server without kube-proxy reaches them too.
+		"enable-aggregator-routing":          "true",
 		"profiling":                          "false",
 		"proxy-client-cert-file":             c.ProxyClientCert,
 		"proxy-client-key-file":              c.ProxyClientKey,
