@@ -210,11 +210,9 @@ func TestNode(t *testing.T) {
 	if !strings.Contains(out, "10.43.0.1") {
 		t.Errorf("kubernetes.default resolved to %q, want 10.43.0.1", out)
 	}
-	// Every system pod runs, with no registry and no image tarball.
-	phases := s.MustKubectl("get", "pods", "-n", "kube-system", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase} {end}")
-	if phases == "" || strings.Contains(phases, "=Pending") || strings.Contains(phases, "=Failed") {
-		t.Errorf("kube-system pods: %s", phases)
-	}
+	// Every system pod runs, with no registry and no image tarball, and
+	// the add-ons serve.
+	checkAddons(t, s, nodeIP, pods[0], clusterIP)
 
 	// Logs show the requests the pods served.
 	logs := s.MustKubectl("logs", "-l", "app=echo", "--tail=-1", "--prefix")
@@ -251,6 +249,7 @@ func TestNode(t *testing.T) {
 
 	checkLocalPath(t, s)
 	checkOOM(t, s)
+	checkDisable(t, s)
 
 	// killall takes everything down.
 	if out, err := s.Killall(); err != nil {

@@ -24,7 +24,7 @@ import (
 const usage = `usage: echo COMMAND [ARGS]
   serve [--port 8080]                    HTTP: / answers pod=… ip=…, /healthz answers ok
   get URL [--timeout 5s] [--retries N]   HTTP GET, body to stdout
-  resolve NAME [--server IP:PORT]        A records of NAME
+  resolve NAME [--server IP:PORT] [--srv] A records of NAME (--srv: its SRV records, as target:port)
   tcp HOST:PORT [--send STRING]          connect, send STRING (\n \r \t \\ escapes), print the reply
   alloc MB                               allocate and touch MB MiB, then sleep
   sleep                                  sleep until SIGTERM
@@ -273,6 +273,7 @@ func resolve(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
 	server := fs.String("server", "", "DNS server IP:PORT (default: /etc/resolv.conf)")
 	timeout := fs.Duration("timeout", 5*time.Second, "lookup timeout")
+	srv := fs.Bool("srv", false, "look up SRV records instead")
 	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
 		return err
@@ -289,6 +290,16 @@ func resolve(args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *srv {
+		_, records, err := r.LookupSRV(ctx, "", "", pos[0])
+		if err != nil {
+			return err
+		}
+		for _, rec := range records {
+			fmt.Fprintf(stdout, "%s:%d\n", rec.Target, rec.Port)
+		}
+		return nil
+	}
 	ips, err := r.LookupIP(ctx, "ip4", pos[0])
 	if err != nil && *server != "" {
 		// Go names the resolv.conf server in the error even when Dial
