@@ -325,6 +325,21 @@ func checkLocalPath(t *testing.T, s *server) {
 		t.Errorf("pod volume: %q", out)
 	}
 
+	// The data outlives the pod: a new pod on the same claim reads it.
+	s.MustKubectl("exec", "lp-user", "--", "/echo", "write", "/data/note", "kept across pods")
+	s.MustKubectl("delete", "pod", "lp-user", "--timeout=30s")
+	s.MustKubectl("apply", "-f", f)
+	waitFor(t, "the recreated local-path pod to run", 45*time.Second, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "lp-user", "-o", "jsonpath={.status.phase}")
+		return out == "Running", out
+	})
+	if out, err := s.Kubectl("exec", "lp-user", "--", "/echo", "cat", "/data/note"); err != nil || out != "kept across pods" {
+		t.Errorf("the recreated pod read %q (%v), want the file the first one wrote", out, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "note")); err != nil || string(data) != "kept across pods" {
+		t.Errorf("the file in the volume directory on the host: %q %v", data, err)
+	}
+
 	s.MustKubectl("delete", "pod", "lp-user", "--timeout=30s")
 	s.MustKubectl("delete", "pvc", "lp-data", "--wait=false")
 	waitFor(t, "the released volume deleted", 30*time.Second, func() (bool, string) {

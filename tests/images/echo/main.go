@@ -28,6 +28,8 @@ const usage = `usage: echo COMMAND [ARGS]
   tcp HOST:PORT [--send STRING]          connect, send STRING (\n \r \t \\ escapes), print the reply
   alloc MB                               allocate and touch MB MiB, then sleep
   sleep                                  sleep until SIGTERM
+  write FILE TEXT                        write TEXT to FILE
+  cat FILE                               print FILE
   hello                                  print hello from <hostname>
 `
 
@@ -55,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = alloc(args, stdout)
 	case "sleep":
 		err = sleep(args)
+	case "write":
+		err = writeFile(args)
+	case "cat":
+		err = catFile(args, stdout)
 	case "hello":
 		fmt.Fprintf(stdout, "hello from %s\n", hostname())
 	case "help", "-h", "--help":
@@ -415,4 +421,25 @@ func sleep(args []string) error {
 	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+func writeFile(args []string) error {
+	pos, err := parseArgs(flag.NewFlagSet("write", flag.ContinueOnError), args, 2)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(pos[0], []byte(pos[1]), 0o644)
+}
+
+func catFile(args []string, stdout io.Writer) error {
+	pos, err := parseArgs(flag.NewFlagSet("cat", flag.ContinueOnError), args, 1)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(data)
+	return err
 }
