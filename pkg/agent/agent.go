@@ -246,7 +246,7 @@ func (n *node) podNetwork(ctx context.Context) error {
 	if n.a.FlannelBackend == "none" {
 		// The user brings a network; kubox only writes a local bridge
 		// configuration so that the node works on its own.
-		if err := flannel.WriteConflist(n.p.CNIConfDir, cidr, n.a.ClusterCIDR, 0); err != nil {
+		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidr, n.a.ClusterCIDR, 0); err != nil {
 			return err
 		}
 	} else {
@@ -260,6 +260,7 @@ func (n *node) podNetwork(ctx context.Context) error {
 			ConfDir:     n.p.AgentConfDir,
 			SubnetFile:  n.p.FlannelSubnetFile,
 			CNIConfDir:  n.p.CNIConfDir,
+			CNIIPAMDir:  n.p.CNIIPAMDir,
 		})
 		if err != nil {
 			return err

@@ -19,9 +19,9 @@ const BridgeName = "cni0"
 
 // WriteConflist writes the CNI configuration for pods of this node: a
 // bridge with host-local addresses from podCIDR, plus port mappings and
-// bandwidth limits. mtu is the overlay's (0 leaves the default). Writes are
+// bandwidth limits; pod address reservations live in ipamDir. mtu is the overlay's (0 leaves the default). Writes are
 // atomic, because containerd watches the directory.
-func WriteConflist(dir string, podCIDR *net.IPNet, clusterCIDR *net.IPNet, mtu int) error {
+func WriteConflist(dir, ipamDir string, podCIDR *net.IPNet, clusterCIDR *net.IPNet, mtu int) error {
 	bridge := map[string]any{
 		"type":             "bridge",
 		"bridge":           BridgeName,
@@ -30,8 +30,9 @@ func WriteConflist(dir string, podCIDR *net.IPNet, clusterCIDR *net.IPNet, mtu i
 		"hairpinMode":      true,
 		"forceAddress":     true,
 		"ipam": map[string]any{
-			"type":   "host-local",
-			"ranges": [][]map[string]string{{{"subnet": podCIDR.String()}}},
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": podCIDR.String()}}},
+			"dataDir": ipamDir,
 		},
 	}
 	if mtu > 0 {

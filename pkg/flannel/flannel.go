@@ -31,6 +31,7 @@ type Config struct {
 	ConfDir     string // net-conf.json goes here
 	SubnetFile  string // <run-dir>/flannel/subnet.env
 	CNIConfDir  string
+	CNIIPAMDir  string
 }
 
 // Network is a running flannel network.
@@ -98,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("writing %s: %w", cfg.SubnetFile, err)
 	}
 	podNet := lease.Subnet.ToIPNet()
-	if err := WriteConflist(cfg.CNIConfDir, podNet, cfg.ClusterCIDR, bn.MTU()); err != nil {
+	if err := WriteConflist(cfg.CNIConfDir, cfg.CNIIPAMDir, podNet, cfg.ClusterCIDR, bn.MTU()); err != nil {
 		return nil, err
 	}
 	go bn.Run(ctx)

@@ -39,6 +39,9 @@ type Paths struct {
 	ContainerdState   string // <run-dir>/containerd
 	ContainerdSocket  string // <run-dir>/containerd/containerd.sock
 	FlannelSubnetFile string // <run-dir>/flannel/subnet.env
+	// CNIIPAMDir holds pod address reservations: runtime state, gone
+	// with the pods on killall or reboot, never leaked into /var/lib/cni.
+	CNIIPAMDir string // <run-dir>/cni/networks
 }
 
 // DefaultRunDir is the run dir of a kubox with the default data dir.
@@ -87,5 +90,6 @@ func New(dataDir, configDir, runDir string) Paths {
 		ContainerdState:   filepath.Join(runDir, "containerd"),
 		ContainerdSocket:  filepath.Join(runDir, "containerd", "containerd.sock"),
 		FlannelSubnetFile: filepath.Join(runDir, "flannel", "subnet.env"),
+		CNIIPAMDir:        filepath.Join(runDir, "cni", "networks"),
 	}
 }
