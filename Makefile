@@ -21,7 +21,7 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration bench clean deps payload
+.PHONY: all build test test-unit test-integration test-install bench clean deps payload
 
 all: build
 
@@ -43,7 +43,7 @@ payload:
 deps:
 	bash scripts/install-deps.sh
 
-test: test-unit test-integration
+test: test-unit test-integration test-install
 
 test-unit:
 	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/...
@@ -51,6 +51,11 @@ test-unit:
 
 test-integration: build
 	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+
+# install.sh piped from curl out of a release folder on loopback, the node
+# its service runs, and its uninstall script.
+test-install: build
+	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -count=1 -timeout 10m -v ./tests/install/...
 
 bench:
 	@echo "make bench: the benchmark suite is not built yet"

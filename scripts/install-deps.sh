@@ -10,6 +10,8 @@ pkgs=(
 	iptables kmod          # kube-proxy, CNI plugins, modprobe
 	nftables               # kube-proxy proxy-mode=nftables
 	curl                   # tests reach Services from the host
+	wget shellcheck        # install.sh: second downloader, lint (tests/install)
+	systemd                # systemd-analyze verify of the installed unit
 	libseccomp-dev pkgconf # static runc with seccomp (make payload)
 	musl-tools             # small static pause (make payload)
 )
