@@ -137,13 +137,32 @@ func sameUsages(cert *x509.Certificate, want []x509.ExtKeyUsage) bool {
 
 // issue writes a new key and a certificate for spec signed by ca.
 func (ca *CA) issue(certFile, keyFile string, spec CertSpec, now time.Time) error {
+	certPEM, keyPEM, err := ca.Sign(spec, now)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", certFile, err)
+	}
+	// If we crash between the two writes, the pair no longer matches and the
+	// next run re-issues it.
+	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+		return fmt.Errorf("writing key %s: %w", keyFile, err)
+	}
+	if err := writeFileAtomic(certFile, certPEM, 0o600); err != nil {
+		return fmt.Errorf("writing certificate %s: %w", certFile, err)
+	}
+	return nil
+}
+
+// Sign returns a new ECDSA P-256 key and a certificate for spec signed by ca,
+// valid 365 days from now, both PEM-encoded. It is for credentials that are
+// handed to someone else (a joining node) rather than written here.
+func (ca *CA) Sign(spec CertSpec, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := newKey()
 	if err != nil {
-		return fmt.Errorf("generating key %s: %w", keyFile, err)
+		return nil, nil, fmt.Errorf("generating key: %w", err)
 	}
 	serial, err := newSerial()
 	if err != nil {
-		return fmt.Errorf("generating serial for certificate %s: %w", certFile, err)
+		return nil, nil, fmt.Errorf("generating serial: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -157,21 +176,13 @@ func (ca *CA) issue(certFile, keyFile string, spec CertSpec, now time.Time) erro
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
-		return fmt.Errorf("signing certificate %s: %w", certFile, err)
+		return nil, nil, fmt.Errorf("signing: %w", err)
 	}
-	keyPEM, err := encodeKey(key)
+	keyPEM, err = encodeKey(key)
 	if err != nil {
-		return fmt.Errorf("encoding key %s: %w", keyFile, err)
+		return nil, nil, fmt.Errorf("encoding key: %w", err)
 	}
-	// If we crash between the two writes, the pair no longer matches and the
-	// next run re-issues it.
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
-		return fmt.Errorf("writing key %s: %w", keyFile, err)
-	}
-	if err := writeFileAtomic(certFile, encodeCert(der), 0o600); err != nil {
-		return fmt.Errorf("writing certificate %s: %w", certFile, err)
-	}
-	return nil
+	return encodeCert(der), keyPEM, nil
 }
 
 func uniqueNames(names []string) []string {

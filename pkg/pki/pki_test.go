@@ -459,3 +459,62 @@ func TestWriteKubeconfig(t *testing.T) {
 		t.Errorf("missing cert: err = %v", err)
 	}
 }
+
+func TestSign(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), "ca", renew, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := CertSpec{CommonName: "node-a", Server: true, SANs: SANs{DNSNames: []string{"node-a"}, IPs: []net.IP{net.ParseIP("10.0.0.7")}}}
+	certPEM, keyPEM, err := ca.Sign(spec, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatalf("key does not match certificate: %v", err)
+	}
+	cert := pair.Leaf
+	for _, name := range []string{"node-a", "10.0.0.7"} {
+		if err := verify(t, cert, ca.Cert, x509.VerifyOptions{DNSName: name, CurrentTime: t0, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if verify(t, cert, ca.Cert, x509.VerifyOptions{CurrentTime: t0, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}) == nil {
+		t.Error("a serving-only certificate verified for client auth")
+	}
+	if got := cert.NotAfter.Sub(t0); got != 365*24*time.Hour {
+		t.Errorf("validity %v", got)
+	}
+	// Nothing is written: the credentials belong to someone else.
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("dir holds %d files, want only the CA pair", len(entries))
+	}
+	again, _, err := ca.Sign(spec, t0)
+	if err != nil || bytes.Equal(again, certPEM) {
+		t.Errorf("second Sign: err=%v, same certificate=%v", err, bytes.Equal(again, certPEM))
+	}
+}
+
+func TestWriteToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if _, err := EnsureToken(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteToken(path, " kbx1.abc.secret\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "kbx1.abc.secret\n" {
+		t.Errorf("file holds %q", b)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	if got, err := EnsureToken(path); err != nil || got != "kbx1.abc.secret" {
+		t.Errorf("EnsureToken after WriteToken = %q, %v", got, err)
+	}
+	if err := WriteToken(path, " "); err == nil {
+		t.Error("an empty token was written")
+	}
+}

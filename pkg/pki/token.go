@@ -38,8 +38,21 @@ func EnsureToken(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("writing token %s: %w", path, err)
+	if err := WriteToken(path, token); err != nil {
+		return "", err
 	}
 	return token, nil
+}
+
+// WriteToken replaces the token stored at path (mode 0600, atomically), for
+// callers that change the token's form but keep its secret.
+func WriteToken(path, token string) error {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return fmt.Errorf("refusing to write an empty token to %s", path)
+	}
+	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing token %s: %w", path, err)
+	}
+	return nil
 }

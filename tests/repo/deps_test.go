@@ -76,9 +76,9 @@ func TestDependencyRules(t *testing.T) {
 		if strings.HasPrefix(p.ImportPath, agent) && (deps[server] || hasPrefix(p.Deps, server+"/")) {
 			t.Errorf("%s depends on %s: server and agent must not import each other", p.ImportPath, server)
 		}
-		// Configuration, PKI and argument builders must build and test
-		// without the heavy upstream tree.
-		for _, light := range []string{"/pkg/config", "/pkg/pki", "/pkg/k8s/args", "/pkg/component", "/pkg/configfile"} {
+		// Configuration, PKI, argument builders and the join protocol must
+		// build and test without the heavy upstream tree.
+		for _, light := range []string{"/pkg/config", "/pkg/pki", "/pkg/k8s/args", "/pkg/component", "/pkg/configfile", "/pkg/join"} {
 			if strings.HasPrefix(p.ImportPath, module+light) && hasPrefix(p.Deps, "k8s.io/kubernetes/") {
 				t.Errorf("%s depends on k8s.io/kubernetes: keep it light", p.ImportPath)
 			}
