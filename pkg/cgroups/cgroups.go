@@ -198,6 +198,13 @@ func (l Layout) Remove(root string) error {
 		for h, own := range l.Hierarchies {
 			dirs = append(dirs, tree{filepath.Join(l.MountDir, h, root), filepath.Join(l.MountDir, h, own)})
 		}
+		// On a hybrid host the kubelet and runc mirror pod cgroups into the
+		// v2 tree as well; those go too (the subtree only: the parents
+		// there were not made by Prepare).
+		if _, err := os.Stat(filepath.Join(l.MountDir, "unified", "cgroup.controllers")); err == nil {
+			top := filepath.Join(l.MountDir, "unified", root)
+			dirs = append(dirs, tree{top, top})
+		}
 	}
 	var errs []error
 	for _, t := range dirs {
