@@ -69,9 +69,11 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			serverCommand(),
+			agentCommand(),
 			kubectlCommand(),
 			checkConfigCommand(),
 			killallCommand(),
+			tokenCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},

@@ -3,7 +3,6 @@ package cli
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -22,7 +21,7 @@ func killallCommand() *ucli.Command {
 		Usage:        "stop kubox and every container it started, and remove its mounts, interfaces, iptables chains and cgroups (cluster state is kept)",
 		OnUsageError: usageError,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Value: config.DefaultDataDir, Destination: &dataDir},
+			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir},
 			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "as given to kubox server (default derived from --data-dir)"},
 		},
 		Action: func(c *ucli.Context) error {
@@ -43,16 +42,9 @@ func killallCommand() *ucli.Command {
 
 // dataDirOf finds the --data-dir a kubox command line uses.
 func dataDirOf(args []string) string {
-	dir := config.DefaultDataDir
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		for _, f := range []string{"--data-dir", "-d", "-data-dir"} {
-			if a == f && i+1 < len(args) {
-				dir = args[i+1]
-			} else if v, ok := strings.CutPrefix(a, f+"="); ok {
-				dir = v
-			}
-		}
+	dir, ok := paths.DataDirArg(args)
+	if !ok {
+		dir = config.DefaultDataDir
 	}
 	abs, _ := filepath.Abs(dir)
 	return abs

@@ -24,7 +24,7 @@ const defaultConfigFile = config.DefaultConfigDir + "/config.yaml"
 func serverCommand() *ucli.Command {
 	o := &config.ServerOptions{ConfigDir: config.DefaultConfigDir}
 	ao := &config.AgentOptions{}
-	nodeLabels, nodeTaints, kubeletArgs, proxyArgs := ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()
+	nodeOpts, nodeVals := nodeFlags(ao)
 	disable := ucli.NewStringSlice()
 	var configFile string
 	tlsSANs := ucli.NewStringSlice()
@@ -33,10 +33,10 @@ func serverCommand() *ucli.Command {
 		Name:         "server",
 		Usage:        "run the Kubernetes control plane",
 		OnUsageError: usageError,
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
 				Usage: "config file with flags as YAML keys (config.yaml.d/*.yaml beside it are read too)"},
-			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Value: config.DefaultDataDir, Destination: &o.DataDir, Usage: "where kubox keeps its state"},
+			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &o.DataDir, Usage: "where kubox keeps its state"},
 			&ucli.StringFlag{Name: "bind-address", Destination: &o.BindAddress, Usage: "address the API listens on (default 0.0.0.0)"},
 			&ucli.StringFlag{Name: "advertise-address", Destination: &o.AdvertiseAddress, Usage: "address the API advertises to the cluster (default: the node's primary IP)"},
 			&ucli.IntFlag{Name: "https-listen-port", Value: config.DefaultHTTPSPort, Destination: &o.HTTPSPort, Usage: "API port"},
@@ -61,19 +61,10 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "disable", Destination: disable, Usage: "built-in add-on not to deploy: " + strings.Join(config.Addons, ", ") + " (repeatable)"},
 			&ucli.BoolFlag{Name: "disable-agent", Destination: &ao.DisableAgent, Usage: "run only the control plane, no node"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
-			&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
-			&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP (default: the primary address)"},
-			&ucli.StringSliceFlag{Name: "node-label", Destination: nodeLabels, Usage: "node label key=value (repeatable)"},
-			&ucli.StringSliceFlag{Name: "node-taint", Destination: nodeTaints, Usage: "node taint key=value:Effect (repeatable)"},
-			&ucli.StringSliceFlag{Name: "kubelet-arg", Destination: kubeletArgs, Usage: "extra kubelet flag as name=value (repeatable)"},
-			&ucli.StringSliceFlag{Name: "kube-proxy-arg", Destination: proxyArgs, Usage: "extra kube-proxy flag as name=value, e.g. proxy-mode=nftables (repeatable)"},
 			&ucli.StringFlag{Name: "flannel-backend", Value: "vxlan", Destination: &ao.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
-			&ucli.StringFlag{Name: "flannel-iface", Destination: &ao.FlannelIface, Usage: "interface for the pod network between nodes"},
-			&ucli.StringFlag{Name: "default-local-storage-path", Destination: &ao.DefaultLocalStoragePath, Usage: "directory of local-path volumes (default <data-dir>/storage)"},
-			&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
-		},
+		}, nodeOpts...),
 		Action: func(c *ucli.Context) error {
 			files, err := configfile.Files(configFile, c.IsSet("config"))
 			if err != nil {
@@ -89,8 +80,7 @@ func serverCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			ao.NodeLabels, ao.NodeTaints = nodeLabels.Value(), nodeTaints.Value()
-			ao.KubeletArgs, ao.KubeProxyArgs = kubeletArgs.Value(), proxyArgs.Value()
+			nodeVals.into(ao)
 			var node *config.Agent
 			if ao.DisableAgent {
 				// The embedded metrics-server runs beside a node: a
@@ -106,6 +96,7 @@ func serverCommand() *ucli.Command {
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			cfg.FlannelBackend = ao.FlannelBackend
 			srv, err := server.New(cfg, log)
 			if err != nil {
 				return err

@@ -87,6 +87,9 @@ type Server struct {
 	Verbosity        int
 	// Disabled add-ons, by name.
 	Disabled map[string]bool
+	// FlannelBackend is the cluster's pod network backend, handed to
+	// joining agents (the server's own node takes it from its options).
+	FlannelBackend string
 }
 
 // ExtraArgs are the user's escape hatch: upstream flags (without the leading

@@ -26,11 +26,7 @@ const MetricsServerUser = "system:kubox-metrics-server"
 func (s *Server) metricsServer(caPEM []byte, log *logging.Logger) (component.Component, error) {
 	cfg, certs, p := s.cfg, s.certs, s.cfg.Paths
 	now := time.Now()
-	clientCA, err := pki.LoadOrCreateCA(certs.ClientCA, certs.ClientCAKey, "", config.CertRenewBefore, now)
-	if err != nil {
-		return nil, err
-	}
-	serverCA, err := pki.LoadOrCreateCA(certs.ServerCA, certs.ServerCAKey, "", config.CertRenewBefore, now)
+	clientCA, serverCA, err := s.signers(now)
 	if err != nil {
 		return nil, err
 	}
@@ -71,4 +67,17 @@ func caBundle(path string) (string, error) {
 		return "", err
 	}
 	return base64.StdEncoding.EncodeToString(data), nil
+}
+
+// signers loads the client and server CAs, for credentials the server
+// issues while it runs.
+func (s *Server) signers(now time.Time) (clientCA, serverCA *pki.CA, err error) {
+	certs := s.certs
+	if clientCA, err = pki.LoadOrCreateCA(certs.ClientCA, certs.ClientCAKey, "", config.CertRenewBefore, now); err != nil {
+		return nil, nil, err
+	}
+	if serverCA, err = pki.LoadOrCreateCA(certs.ServerCA, certs.ServerCAKey, "", config.CertRenewBefore, now); err != nil {
+		return nil, nil, err
+	}
+	return clientCA, serverCA, nil
 }

@@ -75,12 +75,13 @@ func (s *Server) prepare(log *logging.Logger) error {
 	for _, n := range notes {
 		log.Infof("%s", n)
 	}
-	if _, err := pki.EnsureToken(p.TokenFile); err != nil {
-		return fmt.Errorf("join token: %w", err)
-	}
 	caPEM, err := os.ReadFile(certs.ServerCA)
 	if err != nil {
 		return err
+	}
+	secret, err := joinToken(p.TokenFile, caPEM)
+	if err != nil {
+		return fmt.Errorf("join token: %w", err)
 	}
 	url := cfg.LocalURL()
 	controllerKC := filepath.Join(p.CredDir, "controller.kubeconfig")
@@ -109,9 +110,14 @@ func (s *Server) prepare(log *logging.Logger) error {
 			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
 		}
 	}
+	s.certs = certs
+	wrap, err := s.joinHandler(secret, caPEM, log)
+	if err != nil {
+		return fmt.Errorf("join endpoint: %w", err)
+	}
 	apiserver := &component.Lazy{ComponentName: "apiserver", Build: func() (component.Component, error) {
 		return embedded.NewAPIServer(embedded.APIServerConfig{
-			Args: args.APIServer(in()), Listener: ln,
+			Args: args.APIServer(in()), Listener: ln, WrapHandler: wrap,
 			ReadyURL: url + "/readyz", CAFile: certs.ServerCA, CertFile: certs.AdminCert, KeyFile: certs.AdminKey,
 		})
 	}}
@@ -130,7 +136,6 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return embedded.NewControllerManager(args.ControllerManager(in()), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: controllerKC})
 	}}
 
-	s.certs = certs
 	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
 	if err := writeAddons(cfg, certs.ServerCA, log); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strings"
 )
 
 // Paths holds the derived locations. Build it with New; never change it.
@@ -92,4 +93,22 @@ func New(dataDir, configDir, runDir string) Paths {
 		FlannelSubnetFile: filepath.Join(runDir, "flannel", "subnet.env"),
 		CNIIPAMDir:        filepath.Join(runDir, "cni", "networks"),
 	}
+}
+
+// DataDirArg finds the --data-dir (or -d) a kubox command line gives, for
+// code that must know it before the command line is parsed; the last one
+// wins, as in the parser.
+func DataDirArg(args []string) (string, bool) {
+	dir, found := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		for _, f := range []string{"--data-dir", "-d", "-data-dir"} {
+			if a == f && i+1 < len(args) {
+				dir, found = args[i+1], true
+			} else if v, ok := strings.CutPrefix(a, f+"="); ok {
+				dir, found = v, true
+			}
+		}
+	}
+	return dir, found
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -30,6 +32,11 @@ type APIServerConfig struct {
 	// admin.
 	ReadyURL                  string
 	CAFile, CertFile, KeyFile string
+	// WrapHandler, if set, goes around the whole API handler chain: it
+	// serves kubox's own routes on the API port (the join endpoint) and
+	// passes everything else on. Requests it serves skip the API's
+	// authentication, so it must do its own.
+	WrapHandler func(http.Handler) http.Handler
 }
 
 // NewAPIServer returns kube-apiserver as a component.
@@ -60,7 +67,10 @@ func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
 			if errs := completed.Validate(); len(errs) != 0 {
 				return utilerrors.NewAggregate(errs)
 			}
-			return app.Run(ctx, completed)
+			if cfg.WrapHandler == nil {
+				return app.Run(ctx, completed)
+			}
+			return runWrapped(ctx, completed, cfg.WrapHandler)
 		},
 		ReadyCheck: func(ctx context.Context) error {
 			return getOK(ctx, readyClient, cfg.ReadyURL)
@@ -106,4 +116,38 @@ func getOK(ctx context.Context, c *http.Client, url string) error {
 		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
 	}
 	return nil
+}
+
+// runWrapped is app.Run with wrap around the outermost (aggregator) handler
+// chain.
+func runWrapped(ctx context.Context, opts options.CompletedOptions, wrap func(http.Handler) http.Handler) error {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := app.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	generic := &config.Aggregator.GenericConfig.Config
+	build := generic.BuildHandlerChainFunc
+	generic.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return wrap(build(h, c))
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := app.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kubox-io/kubox/pkg/agent"
+	"github.com/kubox-io/kubox/pkg/component"
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/config/paths"
+	"github.com/kubox-io/kubox/pkg/configfile"
+	"github.com/kubox-io/kubox/pkg/join"
+	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/version"
+)
+
+// agentCommand runs a node that joins a server: containerd, kubelet,
+// kube-proxy and flannel, with no control plane.
+func agentCommand() *ucli.Command {
+	ao := &config.AgentOptions{}
+	nodeOpts, nodeVals := nodeFlags(ao)
+	var configFile, serverURL, token, tokenFile, dataDir, runDir string
+	var debug bool
+	var verbosity int
+	return &ucli.Command{
+		Name:         "agent",
+		Usage:        "run a node that joins a kubox server",
+		OnUsageError: usageError,
+		Flags: append([]ucli.Flag{
+			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
+				Usage: "config file with flags as YAML keys (config.yaml.d/*.yaml beside it are read too)"},
+			&ucli.StringFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"KUBOX_URL"}, Destination: &serverURL, Usage: "the server to join, https://<address>:6443"},
+			&ucli.StringFlag{Name: "token", Aliases: []string{"t"}, EnvVars: []string{"KUBOX_TOKEN"}, Destination: &token, Usage: "join token (the server's <data-dir>/server/token, or one from 'kubox token create')"},
+			&ucli.StringFlag{Name: "token-file", EnvVars: []string{"KUBOX_TOKEN_FILE"}, Destination: &tokenFile, Usage: "file holding the join token"},
+			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir, Usage: "where kubox keeps its state"},
+			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
+			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &debug, Usage: "debug logging"},
+			&ucli.IntFlag{Name: "v", Destination: &verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
+		}, nodeOpts...),
+		Action: func(c *ucli.Context) error {
+			files, err := configfile.Files(configFile, c.IsSet("config"))
+			if err != nil {
+				return err
+			}
+			if err := configfile.Apply(c, "kubox agent", files); err != nil {
+				return err
+			}
+			if err := checkServerURL(serverURL); err != nil {
+				return err
+			}
+			if token == "" && tokenFile != "" {
+				data, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("cannot read --token-file: %v", err)
+				}
+				token = strings.TrimSpace(string(data))
+			}
+			if token == "" {
+				return errors.New("no join token: give --token (or KUBOX_TOKEN, or --token-file); the server keeps it in <data-dir>/server/token")
+			}
+			if _, err := join.ParseToken(token); err != nil {
+				return err
+			}
+			nodeVals.into(ao)
+			dir, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			if runDir == "" {
+				runDir = paths.RunDirFor(dir, config.DefaultDataDir)
+			}
+			if runDir, err = filepath.Abs(runDir); err != nil {
+				return err
+			}
+			p := paths.New(dir, config.DefaultConfigDir, runDir)
+			// The node's own settings, checked before anything is
+			// asked of the server; cluster values come with the join.
+			if _, err := ao.Agent(clusterValues(join.ClusterConfig{}, debug, verbosity)); err != nil {
+				return err
+			}
+
+			log := logging.New(os.Stderr, verbosity, debug)
+			log.InstallGlobal()
+			log.Infof("starting kubox agent %s (kubernetes %s), data dir %s, server %s", version.Version, version.Kubernetes(), dir, serverURL)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+
+			creds, cluster, err := joinServer(ctx, p, serverURL, token, ao, log)
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			node, err := ao.Agent(clusterValues(cluster, debug, verbosity))
+			if err != nil {
+				return err
+			}
+			if err := (&component.Runner{Log: log}).Run(ctx, agent.Components(node, p, creds, log)...); err != nil {
+				return err
+			}
+			log.Infof("stopped")
+			return nil
+		},
+	}
+}
+
+func checkServerURL(s string) error {
+	if s == "" {
+		return errors.New("no server to join: give --server https://<server address>:6443 (or KUBOX_URL)")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("invalid --server %q: give it as https://<server address>:6443", s)
+	}
+	return nil
+}
+
+// clusterValues carries what the server told the node into the shape the
+// node configuration is checked against.
+func clusterValues(c join.ClusterConfig, debug bool, verbosity int) *config.Server {
+	s := &config.Server{ClusterDomain: c.ClusterDomain, Debug: debug, Verbosity: verbosity, Disabled: map[string]bool{}}
+	_, s.ClusterCIDR, _ = net.ParseCIDR(orDefault(c.ClusterCIDR, config.DefaultClusterCIDR))
+	_, s.ServiceCIDR, _ = net.ParseCIDR(orDefault(c.ServiceCIDR, config.DefaultServiceCIDR))
+	s.ClusterDNS = net.ParseIP(orDefault(c.ClusterDNS, config.DefaultClusterDNS))
+	if s.ClusterDomain == "" {
+		s.ClusterDomain = config.DefaultClusterDomain
+	}
+	return s
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// joinServer gets the node's credentials and the cluster's values from the
+// server. A server that cannot be reached is tried again with back-off;
+// meanwhile a node that joined before runs on what it has, so its pods
+// keep running. A refusal (wrong token, CA, or a node name taken) ends it.
+func joinServer(ctx context.Context, p paths.Paths, serverURL, token string, ao *config.AgentOptions, log *logging.Logger) (config.NodeCredentials, join.ClusterConfig, error) {
+	var none join.ClusterConfig
+	password, err := nodePassword(filepath.Join(p.AgentDir, "node-password"))
+	if err != nil {
+		return config.NodeCredentials{}, none, err
+	}
+	pre, err := ao.Agent(clusterValues(none, false, 0))
+	if err != nil {
+		return config.NodeCredentials{}, none, err
+	}
+	hostname, _ := os.Hostname()
+	req := join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: []string{pre.NodeIP.String()}, Hostname: hostname}
+	clusterFile := filepath.Join(p.AgentTLSDir, "cluster.json")
+	delay := time.Second
+	for {
+		b, err := join.Join(ctx, serverURL, token, req, join.JoinOptions{})
+		if err == nil {
+			if b.TrustedOnFirstUse {
+				log.Warnf("the token does not pin the server's CA: trusted the CA %s served on first use; use the full token (K1…::…) to rule out a man in the middle", serverURL)
+			}
+			creds, err := join.WriteBundle(p.AgentTLSDir, serverURL, b)
+			if err != nil {
+				return creds, none, err
+			}
+			data, _ := json.Marshal(b.Cluster)
+			if err := os.WriteFile(clusterFile, data, 0o600); err != nil {
+				return creds, none, err
+			}
+			log.Infof("joined %s as node %s", serverURL, req.NodeName)
+			return creds, b.Cluster, nil
+		}
+		if errors.Is(err, join.ErrCAMismatch) || errors.Is(err, join.ErrUnauthorized) || errors.Is(err, join.ErrNodeNameTaken) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return config.NodeCredentials{}, none, nil
+			}
+			return config.NodeCredentials{}, none, err
+		}
+		if data, rerr := os.ReadFile(clusterFile); rerr == nil {
+			var cluster join.ClusterConfig
+			if json.Unmarshal(data, &cluster) == nil {
+				log.Warnf("cannot reach %s (%v): starting with the credentials of the last join; the node reconnects by itself", serverURL, err)
+				return agentCreds(p.AgentTLSDir), cluster, nil
+			}
+		}
+		log.Warnf("cannot join yet: %v; retrying in %s", err, delay)
+		select {
+		case <-ctx.Done():
+			return config.NodeCredentials{}, none, nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// agentCreds names the files an earlier join wrote (see join.WriteBundle).
+func agentCreds(dir string) config.NodeCredentials {
+	f := func(name string) string { return filepath.Join(dir, name) }
+	return config.NodeCredentials{
+		ServerCAFile: f("server-ca.crt"), ClientCAFile: f("client-ca.crt"),
+		KubeletKubeconfig: f("kubelet.kubeconfig"), KubeProxyKubeconfig: f("kube-proxy.kubeconfig"),
+		FlannelKubeconfig: f("flannel.kubeconfig"), ServingCert: f("serving-kubelet.crt"), ServingKey: f("serving-kubelet.key"),
+	}
+}
+
+// nodePassword is this machine's proof that it owns its node name: made
+// once, kept in the data dir.
+func nodePassword(path string) (string, error) {
+	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	pw := hex.EncodeToString(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("cannot create %s: %w; check --data-dir", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("cannot write the node password %s: %w", path, err)
+	}
+	return pw, nil
+}

@@ -1,0 +1,32 @@
+package cli
+
+import (
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kubox-io/kubox/pkg/config"
+)
+
+// nodeFlags are the node settings `kubox server` and `kubox agent` share.
+// The slice flags land in the returned holder; take them with values.
+func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
+	ns := &nodeSlices{ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()}
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
+		&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP (default: the primary address)"},
+		&ucli.StringSliceFlag{Name: "node-label", Destination: ns.labels, Usage: "node label key=value (repeatable)"},
+		&ucli.StringSliceFlag{Name: "node-taint", Destination: ns.taints, Usage: "node taint key=value:Effect (repeatable)"},
+		&ucli.StringSliceFlag{Name: "kubelet-arg", Destination: ns.kubelet, Usage: "extra kubelet flag as name=value (repeatable)"},
+		&ucli.StringSliceFlag{Name: "kube-proxy-arg", Destination: ns.proxy, Usage: "extra kube-proxy flag as name=value, e.g. proxy-mode=nftables (repeatable)"},
+		&ucli.StringFlag{Name: "flannel-iface", Destination: &ao.FlannelIface, Usage: "interface for the pod network between nodes"},
+		&ucli.StringFlag{Name: "default-local-storage-path", Destination: &ao.DefaultLocalStoragePath, Usage: "directory of local-path volumes (default <data-dir>/storage)"},
+		&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
+	}, ns
+}
+
+type nodeSlices struct{ labels, taints, kubelet, proxy *ucli.StringSlice }
+
+// into copies the repeatable flags' values into ao.
+func (ns *nodeSlices) into(ao *config.AgentOptions) {
+	ao.NodeLabels, ao.NodeTaints = ns.labels.Value(), ns.taints.Value()
+	ao.KubeletArgs, ao.KubeProxyArgs = ns.kubelet.Value(), ns.proxy.Value()
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kubox-io/kubox/pkg/join"
+	"github.com/kubox-io/kubox/pkg/kubeclient"
+	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/pki"
+)
+
+// joinToken makes sure the token file holds the full token, which pins the
+// server CA (K1<hash>::<secret>), and returns its secret. A file with the
+// bare secret (or a stale hash, after the CA changed) is rewritten; the
+// secret itself never changes, so nodes that joined keep working.
+func joinToken(path string, caPEM []byte) (string, error) {
+	content, err := pki.EnsureToken(path)
+	if err != nil {
+		return "", err
+	}
+	t, err := join.ParseToken(content)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if full := join.FullToken(t.Secret, caPEM); full != content {
+		if err := pki.WriteToken(path, full); err != nil {
+			return "", err
+		}
+	}
+	return t.Secret, nil
+}
+
+// joinHandler serves the join routes (/v1-kubox/) in front of the API.
+func (s *Server) joinHandler(secret string, caPEM []byte, log *logging.Logger) (func(http.Handler) http.Handler, error) {
+	cfg := s.cfg
+	clientCA, serverCA, err := s.signers(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubeclient.New(cfg.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	backend := cfg.FlannelBackend
+	if backend == "" {
+		backend = "vxlan"
+	}
+	js, err := join.NewServer(join.ServerConfig{
+		CABundle: caPEM,
+		ClientCA: clientCA,
+		ServerCA: serverCA,
+		Secret:   secret,
+		Client:   client,
+		Cluster: join.ClusterConfig{
+			ClusterCIDR:    cfg.ClusterCIDR.String(),
+			ServiceCIDR:    cfg.ServiceCIDR.String(),
+			ClusterDNS:     cfg.ClusterDNS.String(),
+			ClusterDomain:  cfg.ClusterDomain,
+			FlannelBackend: backend,
+			ServerURLs:     []string{"https://" + net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort))},
+		},
+		Log: log.For("join"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return js.Wrap, nil
+}
