@@ -1,0 +1,240 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const spreadDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}
+      containers:
+      - name: echo
+        image: kubox.test/echo:v1
+        imagePullPolicy: Never
+        args: [serve, --port, "8080"]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 2
+---
+apiVersion: v1
+kind: Service
+metadata: {name: spread, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: spread}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30090}]
+`
+
+// TestCluster: a server and an agent, each in its own network namespace,
+// joined by token; pods on both nodes serve one Service, from either node.
+// Tokens that do not fit, and a second machine claiming a node's name, are
+// refused.
+func TestCluster(t *testing.T) {
+	images := testImages(t)
+	lockNodes(t)
+	net := newTestNet(t)
+	sNS, sIP := net.addNamespace(1)
+	aNS, aIP := net.addNamespace(2)
+	xNS, _ := net.addNamespace(3) // for agents that must be refused
+
+	srv := newNetNode(t, "server", sNS, sIP)
+	ag := newNetNode(t, "agent", aNS, aIP)
+	for _, n := range []*netNode{srv, ag} {
+		dir := filepath.Join(n.DataDir, "agent", "images")
+		os.MkdirAll(dir, 0o700)
+		data, err := os.ReadFile(filepath.Join(images, "echo.tar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "echo.tar"), data, 0o600)
+	}
+	kubeconfig := filepath.Join(srv.Dir, "kubeconfig.yaml")
+	kubectl := func(args ...string) (string, error) {
+		return srv.exec(append([]string{srv.bin, "kubectl", "--kubeconfig", kubeconfig}, args...)...)
+	}
+	mustKubectl := func(args ...string) string {
+		t.Helper()
+		out, err := kubectl(args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	serverURL := "https://" + sIP + ":6443"
+	start := time.Now()
+	srv.Start("server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
+		"--write-kubeconfig", kubeconfig, "--node-name", "kbxt-server", "--node-ip", sIP, "--advertise-address", sIP,
+		"--flannel-iface", "eth0", "--resolv-conf", srv.resolv)
+	waitFor(t, "the server's node Ready", 3*time.Minute, func() (bool, string) {
+		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		return err == nil && strings.Contains(out, "kbxt-server=True"), out
+	})
+	t.Logf("server node Ready %.1fs after start", time.Since(start).Seconds())
+	tokenData, err := os.ReadFile(filepath.Join(srv.DataDir, "server", "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenData))
+	hash, secret, ok := strings.Cut(strings.TrimPrefix(token, "K1"), "::")
+	if !strings.HasPrefix(token, "K1") || !ok || len(hash) != 64 {
+		t.Fatalf("the token file holds %q, want K1<CA hash>::<secret>", token)
+	}
+
+	// Refusals, each one clear line and a non-zero exit, before the node
+	// starts anything.
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		dir := t.TempDir()
+		out, err := runIn(xNS, srv.bin, time.Minute, append([]string{"agent", "--config", srv.emptyCfg, "--server", serverURL,
+			"--data-dir", filepath.Join(dir, "data"), "--run-dir", filepath.Join(dir, "run")}, args...)...)
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("%s: want a refusal saying %q, got %v:\n%s", what, want, err, out)
+		}
+	}
+	refused("a token pinning another CA", "does not match the token's hash",
+		"--token", "K1"+strings.Repeat("0", 64)+"::"+secret, "--node-name", "kbxt-x")
+	refused("a wrong secret", "token rejected",
+		"--token", "K1"+hash+"::"+strings.Repeat("ab", 32), "--node-name", "kbxt-x")
+	extra := strings.TrimSpace(mustKubectlToken(t, srv, kubeconfig, "create", "--ttl", "1h"))
+	id := strings.SplitN(strings.SplitN(extra, "::", 2)[1], ".", 2)[0]
+	if list := mustKubectlToken(t, srv, kubeconfig, "list"); !strings.Contains(list, id) {
+		t.Errorf("kubox token list lacks %s:\n%s", id, list)
+	}
+	mustKubectlToken(t, srv, kubeconfig, "delete", id)
+	refused("a deleted token", "token rejected", "--token", extra, "--node-name", "kbxt-x")
+
+	// The agent joins with the server's token.
+	start = time.Now()
+	ag.Start("agent", "--config", ag.emptyCfg, "--server", serverURL, "--token", token, "--data-dir", ag.DataDir,
+		"--run-dir", ag.RunDir, "--node-name", "kbxt-agent", "--node-ip", aIP, "--flannel-iface", "eth0", "--resolv-conf", ag.resolv)
+	waitFor(t, "both nodes Ready", 3*time.Minute, func() (bool, string) {
+		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
+	})
+	t.Logf("agent node Ready %.1fs after start", time.Since(start).Seconds())
+	refused("a second machine with the agent's node name", "already registered", "--token", token, "--node-name", "kbxt-agent")
+
+	manifest := filepath.Join(srv.Dir, "spread.yaml")
+	os.WriteFile(manifest, []byte(spreadDeployment), 0o644)
+	mustKubectl("apply", "-f", manifest)
+	if out, err := kubectl("rollout", "status", "deployment/spread", "--timeout=180s"); err != nil {
+		t.Fatalf("deployment not available: %v\n%s\n%s", err, out, mustKubectl("get", "pods", "-o", "wide"))
+	}
+	podNode := map[string]string{} // pod → node
+	podIP := map[string]string{}
+	for _, line := range strings.Fields(mustKubectl("get", "pods", "-l", "app=spread", "-o", `jsonpath={range .items[*]}{.metadata.name},{.spec.nodeName},{.status.podIP} {end}`)) {
+		f := strings.Split(line, ",")
+		podNode[f[0]], podIP[f[0]] = f[1], f[2]
+	}
+	onNode := func(node string) (pods []string) {
+		for p, n := range podNode {
+			if n == node {
+				pods = append(pods, p)
+			}
+		}
+		sort.Strings(pods)
+		return pods
+	}
+	if len(onNode("kbxt-server")) == 0 || len(onNode("kbxt-agent")) == 0 {
+		t.Fatalf("pods not spread over both nodes: %v", podNode)
+	}
+
+	// The ClusterIP, from each node, reaches pods on both nodes.
+	clusterIP := strings.TrimSpace(mustKubectl("get", "svc", "spread", "-o", "jsonpath={.spec.clusterIP}"))
+	for _, n := range []*netNode{srv, ag} {
+		seen := map[string]bool{}
+		for i := 0; i < 40 && !(seen["kbxt-server"] && seen["kbxt-agent"]); i++ {
+			out, err := n.exec("curl", "-sS", "--max-time", "3", "http://"+clusterIP+"/")
+			if err != nil {
+				continue
+			}
+			name := strings.TrimPrefix(strings.Fields(out + " x")[0], "pod=")
+			seen[podNode[name]] = true
+		}
+		if !seen["kbxt-server"] || !seen["kbxt-agent"] {
+			t.Errorf("from node %s, the ClusterIP reached pods on %v only", n.name, seen)
+		}
+	}
+	// Pod to pod across nodes, both ways.
+	a, s := onNode("kbxt-agent")[0], onNode("kbxt-server")[0]
+	for _, pair := range [][2]string{{a, s}, {s, a}} {
+		out, err := kubectl("exec", pair[0], "--", "/echo", "get", "http://"+podIP[pair[1]]+":8080/", "--retries", "5")
+		if err != nil || !strings.Contains(out, "pod="+pair[1]) {
+			t.Errorf("pod %s → pod %s (%s): %v %q", pair[0], pair[1], podIP[pair[1]], err, out)
+		}
+	}
+	// From a pod on the agent, the Service (and so the pods on the server).
+	out, err := kubectl("exec", a, "--", "/echo", "get", "http://spread.default.svc.cluster.local/", "--retries", "10")
+	if err != nil || !strings.Contains(out, "pod=spread-") {
+		t.Errorf("the Service by name from a pod on the agent: %v %q", err, out)
+	}
+	// NodePort on both node IPs, from the host.
+	for _, ip := range []string{sIP, aIP} {
+		if body := httpGetRetry(t, fmt.Sprintf("http://%s:30090/", ip)); !strings.HasPrefix(body, "pod=spread-") {
+			t.Errorf("NodePort on %s answered %q", ip, body)
+		}
+	}
+	if pid := ag.cmd.Process.Pid; pid > 0 {
+		if rss := rssKB(pid); rss > 0 {
+			t.Logf("agent kubox RSS %d MB", rss/1024)
+		}
+	}
+}
+
+func mustKubectlToken(t *testing.T, srv *netNode, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, err := srv.exec(append([]string{srv.bin, "token"}, append(args[:1:1], append([]string{"--kubeconfig", kubeconfig}, args[1:]...)...)...)...)
+	if err != nil {
+		t.Fatalf("kubox token %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func rssKB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			var kb int
+			fmt.Sscan(f[1], &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+// lockNodes holds /tmp/kubox-node.lock while the test runs: two kubox
+// nodes on one host, outside this harness, would fight over interfaces.
+func lockNodes(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile("/tmp/kubox-node.lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+}
