@@ -22,7 +22,11 @@ spec:
     spec:
       terminationGracePeriodSeconds: 5
       topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Honor, labelSelector: {matchLabels: {app: spread}}}
+      # Leave a node that stops answering after 10 s, not 5 minutes.
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
       containers:
       - name: echo
         image: kubox.test/echo:v1
@@ -48,7 +52,9 @@ spec:
 // TestCluster: a server and an agent, each in its own network namespace,
 // joined by token; pods on both nodes serve one Service, from either node.
 // Tokens that do not fit, and a second machine claiming a node's name, are
-// refused.
+// refused. A server restart leaves the agent's pods alone; an agent cut off
+// goes NotReady, its pods move, and it comes back; a deleted node registers
+// again when its agent restarts.
 func TestCluster(t *testing.T) {
 	images := testImages(t)
 	lockNodes(t)
@@ -125,8 +131,9 @@ func TestCluster(t *testing.T) {
 
 	// The agent joins with the server's token.
 	start = time.Now()
-	ag.Start("agent", "--config", ag.emptyCfg, "--server", serverURL, "--token", token, "--data-dir", ag.DataDir,
-		"--run-dir", ag.RunDir, "--node-name", "kbxt-agent", "--node-ip", aIP, "--flannel-iface", "eth0", "--resolv-conf", ag.resolv)
+	agentArgs := []string{"agent", "--config", ag.emptyCfg, "--server", serverURL, "--token", token, "--data-dir", ag.DataDir,
+		"--run-dir", ag.RunDir, "--node-name", "kbxt-agent", "--node-ip", aIP, "--flannel-iface", "eth0", "--resolv-conf", ag.resolv}
+	ag.Start(agentArgs...)
 	waitFor(t, "both nodes Ready", 3*time.Minute, func() (bool, string) {
 		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
 		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
@@ -163,17 +170,16 @@ func TestCluster(t *testing.T) {
 	clusterIP := strings.TrimSpace(mustKubectl("get", "svc", "spread", "-o", "jsonpath={.spec.clusterIP}"))
 	for _, n := range []*netNode{srv, ag} {
 		seen := map[string]bool{}
-		for i := 0; i < 40 && !(seen["kbxt-server"] && seen["kbxt-agent"]); i++ {
+		var errs []string
+		waitFor(t, "the ClusterIP from node "+n.name+" reaching pods on both nodes", 2*time.Minute, func() (bool, string) {
 			out, err := n.exec("curl", "-sS", "--max-time", "3", "http://"+clusterIP+"/")
 			if err != nil {
-				continue
+				errs = append(errs, strings.TrimSpace(out))
+			} else {
+				seen[podNode[strings.TrimPrefix(strings.Fields(out + " x")[0], "pod=")]] = true
 			}
-			name := strings.TrimPrefix(strings.Fields(out + " x")[0], "pod=")
-			seen[podNode[name]] = true
-		}
-		if !seen["kbxt-server"] || !seen["kbxt-agent"] {
-			t.Errorf("from node %s, the ClusterIP reached pods on %v only", n.name, seen)
-		}
+			return seen["kbxt-server"] && seen["kbxt-agent"], fmt.Sprintf("reached %v; failures %d, last %q", seen, len(errs), errs[max(0, len(errs)-1):])
+		})
 	}
 	// Pod to pod across nodes, both ways.
 	a, s := onNode("kbxt-agent")[0], onNode("kbxt-server")[0]
@@ -199,6 +205,52 @@ func TestCluster(t *testing.T) {
 			t.Logf("agent kubox RSS %d MB", rss/1024)
 		}
 	}
+
+	// The server restarts while the agent runs: the agent's pods keep
+	// running, untouched, and the agent reconnects by itself.
+	agentPods := func() string {
+		return mustKubectl("get", "pods", "-l", "app=spread", "--field-selector", "spec.nodeName=kbxt-agent", "-o",
+			`jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID}/{.status.containerStatuses[0].restartCount} {end}`)
+	}
+	before := agentPods()
+	srv.Stop()
+	srv.Start("server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
+		"--write-kubeconfig", kubeconfig, "--node-name", "kbxt-server", "--node-ip", sIP, "--advertise-address", sIP,
+		"--flannel-iface", "eth0", "--resolv-conf", srv.resolv)
+	waitFor(t, "both nodes Ready after the server restarted", 3*time.Minute, func() (bool, string) {
+		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
+	})
+	if after := agentPods(); after != before {
+		t.Errorf("the agent's pods changed across a server restart:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// Cut the agent off: its node goes NotReady, its pods are replaced on
+	// the server; with the link back, the node is Ready again.
+	net.setLink(2, false)
+	waitFor(t, "the agent's node NotReady with its link down", 3*time.Minute, func() (bool, string) {
+		out, _ := kubectl("get", "node", "kbxt-agent", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return out == "Unknown" || out == "False", out
+	})
+	waitFor(t, "all spread pods running on the server", 3*time.Minute, func() (bool, string) {
+		out, _ := kubectl("get", "pods", "-l", "app=spread", "-o", `jsonpath={range .items[*]}{.spec.nodeName}/{.status.phase}/{.metadata.deletionTimestamp} {end}`)
+		running := strings.Count(out, "kbxt-server/Running/ ")
+		return running >= 4, out
+	})
+	net.setLink(2, true)
+	waitFor(t, "the agent's node Ready with its link back", 3*time.Minute, func() (bool, string) {
+		out, _ := kubectl("get", "node", "kbxt-agent", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return out == "True", out
+	})
+
+	// A deleted node registers again when its agent restarts.
+	mustKubectl("delete", "node", "kbxt-agent")
+	ag.Stop()
+	ag.Start(agentArgs...)
+	waitFor(t, "the deleted node back and Ready after its agent restarted", 3*time.Minute, func() (bool, string) {
+		out, _ := kubectl("get", "node", "kbxt-agent", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return out == "True", out
+	})
 }
 
 func mustKubectlToken(t *testing.T, srv *netNode, kubeconfig string, args ...string) string {
