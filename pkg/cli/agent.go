@@ -134,6 +134,9 @@ func checkServerURL(s string) error {
 // node configuration is checked against.
 func clusterValues(c join.ClusterConfig, debug bool, verbosity int) *config.Server {
 	s := &config.Server{ClusterDomain: c.ClusterDomain, Debug: debug, Verbosity: verbosity, Disabled: map[string]bool{}}
+	for _, name := range c.Disabled {
+		s.Disabled[name] = true
+	}
 	_, s.ClusterCIDR, _ = net.ParseCIDR(orDefault(c.ClusterCIDR, config.DefaultClusterCIDR))
 	_, s.ServiceCIDR, _ = net.ParseCIDR(orDefault(c.ServiceCIDR, config.DefaultServiceCIDR))
 	s.ClusterDNS = net.ParseIP(orDefault(c.ClusterDNS, config.DefaultClusterDNS))

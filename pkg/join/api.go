@@ -51,4 +51,7 @@ type ClusterConfig struct {
 	ClusterDomain  string   `json:"clusterDomain"`
 	FlannelBackend string   `json:"flannelBackend"`
 	ServerURLs     []string `json:"serverURLs"`
+	// Disabled are the add-ons the server runs without (--disable); the
+	// node-side ones (servicelb) stay off on agents too.
+	Disabled []string `json:"disabled,omitempty"`
 }

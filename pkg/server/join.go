@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/join"
 	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/logging"
@@ -61,6 +62,7 @@ func (s *Server) joinHandler(secret string, caPEM []byte, log *logging.Logger) (
 			ClusterDNS:     cfg.ClusterDNS.String(),
 			ClusterDomain:  cfg.ClusterDomain,
 			FlannelBackend: backend,
+			Disabled:       disabledAddons(cfg.Disabled),
 			ServerURLs:     []string{"https://" + net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort))},
 		},
 		Log: log.For("join"),
@@ -69,4 +71,15 @@ func (s *Server) joinHandler(secret string, caPEM []byte, log *logging.Logger) (
 		return nil, err
 	}
 	return js.Wrap, nil
+}
+
+// disabledAddons lists the add-ons turned off, in a stable order.
+func disabledAddons(m map[string]bool) []string {
+	var out []string
+	for _, name := range config.Addons {
+		if m[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
