@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/config/paths"
 	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/join"
+	"github.com/kubox-io/kubox/pkg/loadbalancer"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/version"
 )
@@ -35,7 +37,7 @@ func agentCommand() *ucli.Command {
 	nodeOpts, nodeVals := nodeFlags(ao)
 	var configFile, serverURL, token, tokenFile, dataDir, runDir string
 	var debug bool
-	var verbosity int
+	var verbosity, lbPort int
 	return &ucli.Command{
 		Name:         "agent",
 		Usage:        "run a node that joins a kubox server",
@@ -46,6 +48,7 @@ func agentCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"KUBOX_URL"}, Destination: &serverURL, Usage: "the server to join, https://<address>:6443"},
 			&ucli.StringFlag{Name: "token", Aliases: []string{"t"}, EnvVars: []string{"KUBOX_TOKEN"}, Destination: &token, Usage: "join token (the server's <data-dir>/server/token, or one from 'kubox token create')"},
 			&ucli.StringFlag{Name: "token-file", EnvVars: []string{"KUBOX_TOKEN_FILE"}, Destination: &tokenFile, Usage: "file holding the join token"},
+			&ucli.IntFlag{Name: "lb-server-port", Value: 6444, Destination: &lbPort, Usage: "loopback port of the agent's API load balancer"},
 			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir, Usage: "where kubox keeps its state"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &debug, Usage: "debug logging"},
@@ -99,13 +102,30 @@ func agentCommand() *ucli.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 
-			creds, cluster, err := joinServer(ctx, p, serverURL, token, ao, log)
+			// The node's components reach the API through a balancer on
+			// loopback that knows every server.
+			u, _ := url.Parse(serverURL)
+			lb, err := loadbalancer.Listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(lbPort)), []string{hostPortOf(u)}, log.For("api-lb"))
+			if err != nil {
+				return err
+			}
+			lbCtx, stopLB := context.WithCancel(context.Background())
+			defer stopLB()
+			go lb.Serve(lbCtx)
+			creds, cluster, err := joinServer(ctx, p, serverURL, "https://"+lb.Address(), token, ao, log)
 			if err != nil {
 				return err
 			}
 			if ctx.Err() != nil {
 				return nil
 			}
+			servers := []string{hostPortOf(u)}
+			for _, s := range cluster.ServerURLs {
+				if su, err := url.Parse(s); err == nil && su.Host != "" {
+					servers = append(servers, hostPortOf(su))
+				}
+			}
+			lb.SetServers(servers)
 			node, err := ao.Agent(clusterValues(cluster, debug, verbosity))
 			if err != nil {
 				return err
@@ -153,11 +173,11 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// joinServer gets the node's credentials and the cluster's values from the
+// joinServer gets the node's credentials (kubeconfigs pointing at apiURL) and the cluster's values from the
 // server. A server that cannot be reached is tried again with back-off;
 // meanwhile a node that joined before runs on what it has, so its pods
 // keep running. A refusal (wrong token, CA, or a node name taken) ends it.
-func joinServer(ctx context.Context, p paths.Paths, serverURL, token string, ao *config.AgentOptions, log *logging.Logger) (config.NodeCredentials, join.ClusterConfig, error) {
+func joinServer(ctx context.Context, p paths.Paths, serverURL, apiURL, token string, ao *config.AgentOptions, log *logging.Logger) (config.NodeCredentials, join.ClusterConfig, error) {
 	var none join.ClusterConfig
 	password, err := nodePassword(filepath.Join(p.AgentDir, "node-password"))
 	if err != nil {
@@ -177,7 +197,7 @@ func joinServer(ctx context.Context, p paths.Paths, serverURL, token string, ao 
 			if b.TrustedOnFirstUse {
 				log.Warnf("the token does not pin the server's CA: trusted the CA %s served on first use; use the full token (K1…::…) to rule out a man in the middle", serverURL)
 			}
-			creds, err := join.WriteBundle(p.AgentTLSDir, serverURL, b)
+			creds, err := join.WriteBundle(p.AgentTLSDir, apiURL, b)
 			if err != nil {
 				return creds, none, err
 			}
@@ -239,4 +259,12 @@ func nodePassword(path string) (string, error) {
 		return "", fmt.Errorf("cannot write the node password %s: %w", path, err)
 	}
 	return pw, nil
+}
+
+// hostPortOf is a URL's host:port, with the API's default port.
+func hostPortOf(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), strconv.Itoa(config.DefaultHTTPSPort))
 }
