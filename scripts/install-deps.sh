@@ -2,6 +2,8 @@
 # Installs the Debian packages kubox's build and tests need. Run as root.
 # Idempotent: packages already present are left alone.
 set -euo pipefail
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 pkgs=(
 	gcc libc6-dev make git # cgo build (SQLite)
@@ -16,16 +18,7 @@ pkgs=(
 	musl-tools             # small static pause (make payload)
 )
 
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-	echo "install-deps: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install install-deps "${pkgs[@]}"
 # Debian starts etcd as a service on install; kubox's tests run their own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
 	systemctl disable --now etcd >/dev/null 2>&1 || true
