@@ -21,7 +21,7 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration test-install bench clean deps payload
+.PHONY: all build test test-unit test-integration test-install bench clean deps payload release release-deps test-release
 
 all: build
 
@@ -57,8 +57,22 @@ test-integration: build
 test-install: build
 	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -count=1 -timeout 10m -v ./tests/install/...
 
+# Released files in dist/: kubox-<arch> (self-extracting, see pkg/sfx),
+# sha256sum-<arch>.txt, install.sh. ARCHES defaults to amd64 arm64 arm; the
+# cross compilers come from `make release-deps`.
+ARCHES ?= amd64 arm64 arm
+release:
+	KUBOX_LDFLAGS='$(LDFLAGS)' bash scripts/release.sh $(ARCHES)
+
+release-deps:
+	bash scripts/install-release-deps.sh
+
+# The released files check out and run (arm ones under qemu-user-static).
+test-release: release
+	bash scripts/test-release.sh
+
 bench:
 	@echo "make bench: the benchmark suite is not built yet"
 
 clean:
-	rm -rf bin
+	rm -rf bin dist build

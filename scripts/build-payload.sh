@@ -4,6 +4,8 @@
 # pkg/bundle/assets/payload.tar.zst, which pkg/bundle embeds.
 #
 # Usage: scripts/build-payload.sh OUTDIR
+# For another architecture set GOARCH (and GOARM), CC and PKG_CONFIG_LIBDIR
+# (scripts/release.sh does).
 #
 # The upstream commands are pinned by the tool directives of the separate module
 # scripts/payload, so their dependencies never touch kubox's own go.mod.
@@ -61,8 +63,10 @@ done
 CGO_ENABLED=0 gobuild coredns ./coredns -ldflags "-s -w"
 
 # pause: a few KB of C, static, so a sandbox needs nothing from the host.
-cc=gcc
-if command -v musl-gcc >/dev/null 2>&1; then
+# A cross build (CC set, e.g. aarch64-linux-gnu-gcc) links it with that
+# compiler's static libc.
+cc=${CC:-gcc}
+if [ -z "${CC:-}" ] && command -v musl-gcc >/dev/null 2>&1; then
 	cc=musl-gcc
 fi
 echo "build-payload: pause (scripts/pause/pause.c, $cc)"
@@ -70,4 +74,5 @@ echo "build-payload: pause (scripts/pause/pause.c, $cc)"
 
 # pack checks that every executable is static and writes the asset atomically.
 echo "build-payload: packing $bin into ${asset#"$root"/}"
-"$GO" run -C "$mod" ./pack "$bin" "$asset"
+# (The packer runs here, so it is built for the host whatever GOARCH says.)
+env -u GOARCH -u GOARM -u CC -u PKG_CONFIG_LIBDIR "$GO" run -C "$mod" ./pack "$bin" "$asset"
