@@ -182,6 +182,10 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 	}
 	// Shim sockets containerd keeps in a fixed place, named by hash.
 	removeStaleShimSockets()
+	// libcni's cache of this node's pod networks, in a fixed place too.
+	if n := removeCNIResults(filepath.Join(p.ContainerdRoot, "io.containerd.grpc.v1.cri", "sandboxes"), CNIResultsDir); n > 0 {
+		log.Infof("removed %d cached pod network results", n)
+	}
 	return errors.Join(errs...)
 }
 
@@ -483,4 +487,31 @@ func netnsInRange(name string, subnet *net.IPNet) bool {
 		}
 	}
 	return false
+}
+
+// CNIResultsDir is where libcni caches each attachment's result, named
+// <network>-<sandbox ID>-<interface>.
+const CNIResultsDir = "/var/lib/cni/results"
+
+// removeCNIResults removes the cached results of the sandboxes this node's
+// containerd knows (its sandboxes directory), and no one else's.
+func removeCNIResults(sandboxesDir, resultsDir string) int {
+	sandboxes, err := os.ReadDir(sandboxesDir)
+	if err != nil {
+		return 0
+	}
+	results, err := os.ReadDir(resultsDir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, sb := range sandboxes {
+		id := "-" + sb.Name() + "-"
+		for _, r := range results {
+			if strings.Contains(r.Name(), id) && os.Remove(filepath.Join(resultsDir, r.Name())) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }

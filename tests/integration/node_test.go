@@ -463,6 +463,15 @@ func checkClean(t *testing.T, s *server) {
 			}
 		}
 	}
+	sandboxes, _ := os.ReadDir(filepath.Join(s.DataDir, "agent", "containerd", "io.containerd.grpc.v1.cri", "sandboxes"))
+	results, _ := os.ReadDir("/var/lib/cni/results")
+	for _, sb := range sandboxes {
+		for _, r := range results {
+			if strings.Contains(r.Name(), "-"+sb.Name()+"-") {
+				t.Errorf("cached pod network result /var/lib/cni/results/%s left after killall", r.Name())
+			}
+		}
+	}
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
 		out, _ := run(tool, nil, nil)
 		for _, line := range strings.Split(out, "\n") {
