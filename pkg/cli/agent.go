@@ -126,6 +126,8 @@ func agentCommand() *ucli.Command {
 				}
 			}
 			lb.SetServers(servers)
+			// The pod network's backend is the cluster's, not the node's.
+			ao.FlannelBackend = cluster.FlannelBackend
 			node, err := ao.Agent(clusterValues(cluster, debug, verbosity))
 			if err != nil {
 				return err
