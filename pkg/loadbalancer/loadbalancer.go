@@ -28,6 +28,10 @@ type LoadBalancer struct {
 
 	mu      sync.Mutex
 	servers []string // host:port; the one that answered last goes first
+	// While no server answers, every client retry fails: say so once in a
+	// while, with a count, not once per connection.
+	lastWarn time.Time
+	failed   int
 }
 
 // Listen opens address (e.g. 127.0.0.1:6444) for servers (host:port).
@@ -105,7 +109,7 @@ func (lb *LoadBalancer) forward(ctx context.Context, conn net.Conn) {
 		break
 	}
 	if backend == nil {
-		lb.log.Warnf("no server answers (last: %v); the client retries", lastErr)
+		lb.warnDown(lastErr)
 		return
 	}
 	defer backend.Close()
@@ -124,6 +128,18 @@ func (lb *LoadBalancer) forward(ctx context.Context, conn net.Conn) {
 		<-done
 	case <-ctx.Done():
 	}
+}
+
+// warnDown reports failed connections at most every 30 s.
+func (lb *LoadBalancer) warnDown(err error) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.failed++
+	if time.Since(lb.lastWarn) < 30*time.Second {
+		return
+	}
+	lb.log.Warnf("no API server answers (%d connections refused since the last report; last error: %v); clients retry", lb.failed, err)
+	lb.lastWarn, lb.failed = time.Now(), 0
 }
 
 // prefer moves s to the front, logging a switch.

@@ -93,3 +93,34 @@ func TestPortInUse(t *testing.T) {
 		t.Fatalf("want a port-in-use error, got %v", err)
 	}
 }
+
+type countLog struct{ warns int }
+
+func (c *countLog) Infof(string, ...any) {}
+func (c *countLog) Warnf(string, ...any) { c.warns++ }
+
+// TestQuietWhileDown: with every server down, a burst of client retries
+// gives one warning, not one per connection.
+func TestQuietWhileDown(t *testing.T) {
+	dead, stop := backend(t, "dead")
+	stop()
+	log := &countLog{}
+	lb, err := Listen("127.0.0.1:0", []string{dead}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go lb.Serve(ctx)
+	for i := 0; i < 5; i++ {
+		if got := ask(t, lb.Address()); got != "" {
+			t.Fatalf("a dead server answered %q", got)
+		}
+	}
+	lb.mu.Lock()
+	warns := log.warns
+	lb.mu.Unlock()
+	if warns != 1 {
+		t.Errorf("%d warnings for 5 refused connections, want 1", warns)
+	}
+}
