@@ -324,7 +324,7 @@ func verify(binDir string, entries []entry) error {
 		if !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
 			return fmt.Errorf("%s has mode %v", path, fi.Mode())
 		}
-		got, err := fileSum(path)
+		got, err := FileSum(path)
 		if err != nil {
 			return err
 		}
@@ -335,7 +335,8 @@ func verify(binDir string, entries []entry) error {
 	return nil
 }
 
-func fileSum(path string) (string, error) {
+// FileSum is the hex SHA-256 of a file's content.
+func FileSum(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

@@ -8,12 +8,9 @@ package install
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,12 +23,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubox-io/kubox/pkg/bundle"
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
-// nodeLock serialises every kubox node on this host.
-const nodeLock = "/tmp/kubox-node.lock"
-
-// cniNet is where host-local keeps the kubox pod network's addresses.
+// cniNet is where host-local kept kubox pods' addresses before they moved
+// to the run dir; the uninstaller still clears its node's entries there.
 const cniNet = "/var/lib/cni/networks/kubox"
 
 // nodeName is the name the installed service's environment file gives the node.
@@ -42,18 +40,6 @@ func requireRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the installer tests need root: run them with `sudo make test-install`")
 	}
-}
-
-func kuboxBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("KUBOX_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/kubox")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("kubox binary not found at %s: run `make test-install` (or set KUBOX_BIN)", bin)
-	}
-	return bin
 }
 
 func installScript(t *testing.T) string {
@@ -84,24 +70,11 @@ var (
 
 func binarySHA256(t *testing.T, bin string) string {
 	t.Helper()
-	sumOnce.Do(func() { sumHex, sumErr = fileSHA256(bin) })
+	sumOnce.Do(func() { sumHex, sumErr = bundle.FileSum(bin) })
 	if sumErr != nil {
 		t.Fatal(sumErr)
 	}
 	return sumHex
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // serveRelease serves a release folder on 127.0.0.1: kubox-<arch>, its
@@ -109,7 +82,7 @@ func fileSHA256(path string) (string, error) {
 // not the one the checksum names.
 func serveRelease(t *testing.T, corrupt bool) *httptest.Server {
 	t.Helper()
-	bin, arch := kuboxBin(t), releaseArch(t)
+	bin, arch := testenv.KuboxBin(t, "test-install"), releaseArch(t)
 	dir := t.TempDir()
 	if corrupt {
 		if err := os.WriteFile(filepath.Join(dir, "kubox-"+arch), []byte("#!/bin/sh\necho altered\n"), 0o644); err != nil {
@@ -574,34 +547,6 @@ func added(before, after []string) []string {
 
 // --- the node ----------------------------------------------------------------
 
-// lockNode holds the host-wide node lock until the test ends.
-func lockNode(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(nodeLock, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Logf("waiting for %s: another kubox node runs on this host", nodeLock)
-		start := time.Now()
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("got %s after %s", nodeLock, time.Since(start).Round(time.Second))
-	}
-	t.Cleanup(func() { f.Close() })
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // node is the installed service's command line, run by the test.
 type node struct {
 	cmd    *exec.Cmd
@@ -701,8 +646,8 @@ func kubectl(kubectlPath, kubeconfig string, args ...string) (string, error) {
 // else removed.
 func TestInstallRunUninstall(t *testing.T) {
 	requireRoot(t)
-	bin := kuboxBin(t)
-	lockNode(t)
+	bin := testenv.KuboxBin(t, "test-install")
+	testenv.LockNodes(t)
 	srv := serveRelease(t, false)
 	l := newLayout(t)
 
@@ -727,7 +672,7 @@ func TestInstallRunUninstall(t *testing.T) {
 	if err := os.WriteFile(resolv, []byte("nameserver 10.42.0.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	installEnv := l.env(path, "systemd",
 		fmt.Sprintf("INSTALL_KUBOX_EXEC=--data-dir %s --run-dir %s --https-listen-port %d --resolv-conf %s", l.Data, l.Run, port, resolv),
 		"KUBOX_NODE_NAME="+nodeName)
@@ -741,7 +686,7 @@ func TestInstallRunUninstall(t *testing.T) {
 
 	// The binary is the release's, and the links are right.
 	kubox := filepath.Join(l.Bin, "kubox")
-	if sum, err := fileSHA256(kubox); err != nil || sum != binarySHA256(t, bin) {
+	if sum, err := bundle.FileSum(kubox); err != nil || sum != binarySHA256(t, bin) {
 		t.Fatalf("%s is not the released binary (sha256 %s, %v)", kubox, sum, err)
 	}
 	checkMode(t, kubox, 0o755)
@@ -922,7 +867,7 @@ func TestChecksumMismatch(t *testing.T) {
 // an openrc service; links follow INSTALL_KUBOX_SYMLINK.
 func TestAirGap(t *testing.T) {
 	requireRoot(t)
-	bin := kuboxBin(t)
+	bin := testenv.KuboxBin(t, "test-install")
 	l := newLayout(t)
 	kubox := filepath.Join(l.Bin, "kubox")
 	if err := os.Link(bin, kubox); err != nil {

@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
 const spreadDeployment = `apiVersion: apps/v1
@@ -66,7 +67,7 @@ func TestClusterHostGW(t *testing.T) { testCluster(t, "host-gw", false) }
 // deletion.
 func testCluster(t *testing.T, backend string, full bool) {
 	images := testImages(t)
-	lockNodes(t)
+	testenv.LockNodes(t)
 	net := newTestNet(t)
 	sNS, sIP := net.addNamespace(1)
 	aNS, aIP := net.addNamespace(2)
@@ -292,18 +293,4 @@ func rssKB(pid int) int {
 		}
 	}
 	return 0
-}
-
-// lockNodes holds /tmp/kubox-node.lock while the test runs: two kubox
-// nodes on one host, outside this harness, would fight over interfaces.
-func lockNodes(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile("/tmp/kubox-node.lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,34 +21,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
 // defaultReady bounds how long a server may take to become ready.
 const defaultReady = 2 * time.Minute
-
-// kuboxBin is the binary under test, built by `make test-integration`.
-func kuboxBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("KUBOX_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/kubox")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("kubox binary not found at %s: run `make test-integration` (or set KUBOX_BIN)", bin)
-	}
-	return bin
-}
-
-// freePort asks the kernel for a free TCP port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // server is one `kubox server` process in its own temp dirs.
 type server struct {
@@ -328,3 +305,7 @@ func anonymousGet(t *testing.T, port int, path string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+func kuboxBin(t *testing.T) string { return testenv.KuboxBin(t, "test-integration") }
+
+func freePort(t *testing.T) int { return testenv.FreePort(t) }
