@@ -1,6 +1,6 @@
 // Package agent wires the node role together: host setup and bundled
-// executables, containerd, system images, the kubelet, the pod network,
-// kube-proxy and local-path storage, each started once the previous one is
+// executables, containerd, system images, the kubelet, kube-proxy, the pod
+// network and local-path storage, each started once the previous one is
 // ready. It runs inside `kubox server` or on its own given a server URL and
 // credentials.
 package agent
@@ -47,8 +47,10 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		&component.Lazy{ComponentName: "containerd", Build: n.containerd},
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
-		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
+		// Service rules before the pod network: pods start once the network
+		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
+		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
 		&component.Func{ComponentName: "local-storage", Run: n.localStorage},
 		&component.Func{ComponentName: "servicelb", Run: n.serviceLB},
 		&component.Func{ComponentName: "image-import", Run: n.watchImages},

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -93,12 +94,54 @@ func NewKubeProxy(args []string) (component.Component, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid kube-proxy configuration: %w; check --kube-proxy-arg", err)
 	}
+	healthz := ""
+	if f := fs.Lookup("healthz-bind-address"); f != nil {
+		healthz = f.Value.String()
+	}
 	return &component.Func{
 		ComponentName: "kube-proxy",
 		Run: detachOnStop(func(ctx context.Context) error {
 			return o.Run(klog.NewContext(ctx, klog.Background().WithName("kube-proxy")))
 		}),
+		ReadyCheck: func(ctx context.Context) error { return proxySynced(ctx, healthz) },
 	}, nil
+}
+
+// proxySynced is nil once kube-proxy has written its rules at least once.
+// Pods started before that may open connections to a Service IP that no
+// rule translates yet; such a connection hangs until it times out (30 s for
+// CoreDNS's first API connection). kube-proxy's /healthz answers 200 from
+// the start, but it reports each proxier's last sync, zero until the first.
+func proxySynced(ctx context.Context, addr string) error {
+	if addr == "" {
+		return nil // health server turned off: nothing to wait on
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status map[string]struct {
+			LastUpdated time.Time `json:"lastUpdated"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return err
+	}
+	if len(h.Status) == 0 {
+		return fmt.Errorf("kube-proxy has not synced its rules yet")
+	}
+	for family, s := range h.Status {
+		if s.LastUpdated.IsZero() {
+			return fmt.Errorf("kube-proxy has not synced its %s rules yet", family)
+		}
+	}
+	return nil
 }
 
 // detachOnStop returns once ctx ends even if run does not: the kubelet and
