@@ -55,6 +55,8 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "datastore-cafile", Destination: &o.DatastoreCAFile, Usage: "CA bundle for the datastore"},
 			&ucli.StringFlag{Name: "datastore-certfile", Destination: &o.DatastoreCertFile, Usage: "client certificate for the datastore"},
 			&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.DatastoreKeyFile, Usage: "client key for the datastore"},
+			&ucli.DurationFlag{Name: "datastore-compact-interval", Value: config.DefaultCompactInterval, Destination: &o.DatastoreCompactInterval,
+				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
 			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},

@@ -55,13 +55,16 @@ type ServerOptions struct {
 	DatastoreCAFile     string
 	DatastoreCertFile   string
 	DatastoreKeyFile    string
-	APIServerArgs       []string
-	ControllerArgs      []string
-	SchedulerArgs       []string
-	Debug               bool
-	Verbosity           int
-	RunDir              string
-	Disable             []string
+	// DatastoreCompactInterval is how often kine compacts old revisions
+	// (SQLite, Postgres, MySQL); 0 means the default of 5 minutes.
+	DatastoreCompactInterval time.Duration
+	APIServerArgs            []string
+	ControllerArgs           []string
+	SchedulerArgs            []string
+	Debug                    bool
+	Verbosity                int
+	RunDir                   string
+	Disable                  []string
 }
 
 // Addons are the built-in add-ons --disable can turn off.
@@ -107,7 +110,14 @@ type Datastore struct {
 	CAFile   string
 	CertFile string
 	KeyFile  string
+	// CompactInterval is kine's compaction period (DefaultCompactInterval
+	// when zero); etcd is compacted by the apiserver instead.
+	CompactInterval time.Duration
 }
+
+// DefaultCompactInterval is kine's compaction period unless
+// --datastore-compact-interval says otherwise.
+const DefaultCompactInterval = 5 * time.Minute
 
 // Kind names the datastore backend.
 func (d Datastore) Kind() string {
@@ -155,10 +165,11 @@ func (o ServerOptions) Server() (*Server, error) {
 		Debug:            o.Debug,
 		Verbosity:        o.Verbosity,
 		Datastore: Datastore{
-			Endpoint: o.DatastoreEndpoint,
-			CAFile:   o.DatastoreCAFile,
-			CertFile: o.DatastoreCertFile,
-			KeyFile:  o.DatastoreKeyFile,
+			Endpoint:        o.DatastoreEndpoint,
+			CAFile:          o.DatastoreCAFile,
+			CertFile:        o.DatastoreCertFile,
+			KeyFile:         o.DatastoreKeyFile,
+			CompactInterval: o.DatastoreCompactInterval,
 		},
 		ExtraArgs: ExtraArgs{
 			APIServer:         o.APIServerArgs,
@@ -186,6 +197,9 @@ func (o ServerOptions) Server() (*Server, error) {
 
 	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
 		return nil, fmt.Errorf("invalid --https-listen-port %d: must be between 1 and 65535", s.HTTPSPort)
+	}
+	if o.DatastoreCompactInterval < 0 {
+		return nil, fmt.Errorf("invalid --datastore-compact-interval %s: must be positive, e.g. 5m", o.DatastoreCompactInterval)
 	}
 	if s.BindAddress, err = parseIP("--bind-address", o.BindAddress, "0.0.0.0"); err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"strings"
 	"testing"
 )
@@ -56,6 +58,7 @@ func TestInvalid(t *testing.T) {
 		{func(o *ServerOptions) { o.ClusterDNS = "10.99.0.10" }, "must lie inside --service-cidr"},
 		{func(o *ServerOptions) { o.ClusterDNS = "dns" }, "invalid --cluster-dns"},
 		{func(o *ServerOptions) { o.HTTPSPort = 70000 }, "--https-listen-port"},
+		{func(o *ServerOptions) { o.DatastoreCompactInterval = -time.Second }, "--datastore-compact-interval"},
 		{func(o *ServerOptions) { o.BindAddress = "host" }, "invalid --bind-address"},
 		{func(o *ServerOptions) { o.WriteKubeconfigMode = "0999" }, "--write-kubeconfig-mode"},
 		{func(o *ServerOptions) { o.ServiceNodePorts = "32767-30000" }, "--service-node-port-range"},

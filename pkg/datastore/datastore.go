@@ -103,7 +103,7 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 			PollInterval:         time.Second,
 			NotifyInterval:       5 * time.Second,
 			EmulatedETCDVersion:  "3.6.11",
-			CompactInterval:      5 * time.Minute,
+			CompactInterval:      d.compactInterval(),
 			CompactTimeout:       5 * time.Second,
 			CompactMinRetain:     1000,
 			CompactBatchSize:     1000,
@@ -229,3 +229,11 @@ func redact(endpoints string) string {
 
 // nopZap silences the etcd client's own logger; kubox reports its errors.
 func nopZap() *zap.Logger { return zap.NewNop() }
+
+// compactInterval is the configured kine compaction period, or the default.
+func (d *Datastore) compactInterval() time.Duration {
+	if d.cfg.CompactInterval > 0 {
+		return d.cfg.CompactInterval
+	}
+	return config.DefaultCompactInterval
+}
