@@ -3,11 +3,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/kubox-io/kubox/pkg/cli"
 )
 
 func main() {
+	if err := servePprof(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubox:", err)
+		os.Exit(1)
+	}
 	os.Exit(cli.Main(os.Args))
 }
