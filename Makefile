@@ -46,7 +46,7 @@ deps:
 test: test-unit test-integration test-install
 
 test-unit:
-	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/...
+	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/... ./tests/bench/...
 	$(GO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
 
 test-integration: build
@@ -71,8 +71,22 @@ release-deps:
 test-release: release
 	bash scripts/test-release.sh
 
-bench:
-	@echo "make bench: the benchmark suite is not built yet"
+# kubox against upstream Kubernetes run as separate processes (kubeadm's
+# layout), built here from the same k8s.io/kubernetes module with the same
+# tags, so the build cache serves both. Results: results/ (see README).
+# BENCH_ARGS passes flags to the bench, e.g. BENCH_ARGS='-runs 3'.
+BENCH_BIN := build/bench/bin
+BASELINE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
+bench: build
+	@mkdir -p $(BENCH_BIN)
+	@for c in $(BASELINE_CMDS); do \
+		echo "build $$c"; \
+		CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BENCH_BIN)/$$c k8s.io/kubernetes/cmd/$$c || exit 1; \
+	done
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(BENCH_BIN)/etcd go.etcd.io/etcd/server/v3
+	CGO_ENABLED=0 $(GO) build -C tests/bench/containerd -ldflags '-s -w' -o $(CURDIR)/$(BENCH_BIN)/containerd github.com/containerd/containerd/v2/cmd/containerd
+	$(GO) build -tags '$(TAGS)' -o build/bench/kubox-bench ./tests/bench
+	./build/bench/kubox-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf bin dist build

@@ -1,0 +1,337 @@
+// Command bench measures kubox against upstream Kubernetes run the usual
+// way (kubeadm's layout: etcd and five separate processes, with containerd
+// and runc), on this machine, in one run: start-up, idle memory, API
+// throughput, pod start-up, datastore growth and size on disk. Each node
+// runs alone in a network namespace and a cgroup of its own; runs of the
+// targets alternate so that ratios compare runs made side by side.
+//
+//	make bench   (builds everything, then runs this as root)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubox-io/kubox/pkg/images"
+	"github.com/kubox-io/kubox/tests/testenv"
+)
+
+type options struct {
+	kubox      string
+	binDir     string
+	payloadBin string
+	work       string
+	out        string
+	runs       int
+	idle       time.Duration
+	objects    int
+	pods       int
+	updates    int
+	listSizes  []int
+	targets    map[string]bool
+	compact    time.Duration
+	profile    bool
+}
+
+func main() {
+	var o options
+	var targets string
+	flag.StringVar(&o.kubox, "kubox", "bin/kubox", "kubox binary")
+	flag.StringVar(&o.binDir, "baseline-bin", "build/bench/bin", "kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and containerd")
+	flag.StringVar(&o.payloadBin, "payload-bin", "build/payload/bin", "runc, containerd-shim-runc-v2, CNI plugins, pause and coredns")
+	flag.StringVar(&o.work, "work", "build/bench/work", "scratch directory for the nodes' state")
+	flag.StringVar(&o.out, "out", "results", "where the results go")
+	flag.IntVar(&o.runs, "runs", 5, "runs of each target (the median is reported)")
+	flag.DurationVar(&o.idle, "idle", 60*time.Second, "idle time before memory is sampled")
+	flag.IntVar(&o.objects, "objects", 5000, "ConfigMaps per API run")
+	flag.IntVar(&o.pods, "pods", 30, "pods created at once")
+	flag.IntVar(&o.updates, "updates", 20000, "updates of one ConfigMap for the datastore growth")
+	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "kine compaction interval during the datastore growth phase")
+	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline", "targets to run")
+	flag.BoolVar(&o.profile, "profile", true, "also capture kubox's start-up CPU and idle heap profiles")
+	flag.Parse()
+	o.listSizes = []int{5000, 20000}
+	o.targets = map[string]bool{}
+	for _, t := range strings.Split(targets, ",") {
+		o.targets[strings.TrimSpace(t)] = true
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Printf("%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, o options) (err error) {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: the nodes need network namespaces, mounts and cgroups")
+	}
+	for _, p := range []*string{&o.kubox, &o.binDir, &o.payloadBin, &o.work, &o.out} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{o.kubox, filepath.Join(o.binDir, "kube-apiserver"), filepath.Join(o.payloadBin, "runc")} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s missing: run `make bench`, which builds it", f)
+		}
+	}
+	unlock, err := lockNodes()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.RemoveAll(o.work); err != nil {
+		return err
+	}
+	logDir := filepath.Join(o.out, "logs")
+	if err := os.RemoveAll(logDir); err != nil {
+		return err
+	}
+	for _, d := range []string{o.work, logDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	pause, err := images.Pause(o.payloadBin)
+	if err != nil {
+		return err
+	}
+	coredns, err := images.CoreDNS(o.payloadBin)
+	if err != nil {
+		return err
+	}
+	img := imagesInfo{Pause: pause.Ref, CoreDNS: coredns.Ref}
+
+	progress("network namespace %s, node address %s", netnsName, nodeIP)
+	env, err := setupNet(o.work)
+	if err != nil {
+		return err
+	}
+	defer env.teardown()
+
+	res := newResults(o)
+	var all []target
+	cleanup := func() {
+		for _, t := range all {
+			if err := t.Wipe(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
+			}
+			t.Cgroup().remove()
+		}
+	}
+	defer cleanup()
+	mk := func(name string) (target, error) {
+		cg, err := newCgroup("kbxbench-" + name)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(o.work, name)
+		logs := filepath.Join(logDir, name)
+		var t target
+		switch name {
+		case "kubox":
+			t = newKubox(name, "kubox (SQLite)", o.kubox, dir, logs, cg, nil)
+		case "kubox-etcd":
+			e, err := newEtcd(filepath.Join(o.binDir, "etcd"), filepath.Join(dir, "etcd"), logs)
+			if err != nil {
+				return nil, err
+			}
+			t = newKubox(name, "kubox (etcd)", o.kubox, filepath.Join(dir, "kubox"), logs, cg, e)
+		case "baseline":
+			t, err = newBaseline(o.binDir, o.payloadBin, o.kubox, dir, logs, cg, img)
+			if err != nil {
+				cg.remove()
+				return nil, err
+			}
+		}
+		return t, nil
+	}
+	for _, name := range []string{"kubox", "baseline", "kubox-etcd"} {
+		if !o.targets[name] {
+			continue
+		}
+		t, err := mk(name)
+		if err != nil {
+			return err
+		}
+		all = append(all, t)
+		res.target(t)
+	}
+	if len(all) == 0 {
+		return fmt.Errorf("no target selected: -targets takes kubox, kubox-etcd, baseline")
+	}
+	res.Sizes = binarySizes(o)
+
+	save := func() {
+		if err := res.write(o.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: writing results:", err)
+		}
+	}
+	for i := 0; i < o.runs; i++ {
+		for _, t := range all {
+			if err := oneRun(ctx, o, t, res.target(t), img, i); err != nil {
+				save()
+				return err
+			}
+		}
+		save()
+	}
+	for _, t := range all {
+		if err := finalPhases(ctx, o, t, res.target(t), img); err != nil {
+			save()
+			return err
+		}
+		save()
+	}
+	progress("results in %s", o.out)
+	return nil
+}
+
+// oneRun: first start on empty state, idle, memory, warm restart, pods,
+// API, then wipe.
+func oneRun(ctx context.Context, o options, t target, r *targetResult, img imagesInfo, i int) error {
+	tag := fmt.Sprintf("%s run %d/%d", t.Name(), i+1, o.runs)
+	if err := t.Wipe(); err != nil {
+		return err
+	}
+	defer t.Wipe()
+	progress("%s: first start", tag)
+	cold, err := measureStart(ctx, t, startOpts{}, img.Pause, true, 0)
+	if err != nil {
+		return err
+	}
+	r.Cold = append(r.Cold, cold)
+	progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs, kube-system Ready %.1fs", tag, cold.Readyz, cold.NodeReady, cold.PodRunning, cold.SystemPods)
+	if i == 0 {
+		r.DataDir = map[string]float64{}
+		for label, d := range t.DataDirs() {
+			r.DataDir[label] = mb(dirSize(d))
+		}
+	}
+	if t.Name() != "kubox-etcd" {
+		progress("%s: idle %s, then memory", tag, o.idle)
+		if err := sleepCtx(ctx, o.idle); err != nil {
+			return err
+		}
+		m, err := sampleMemory(t.Cgroup())
+		if err != nil {
+			return err
+		}
+		r.Memory = append(r.Memory, m)
+		progress("%s: RSS %.0f MB, PSS %.0f MB, cgroup %.0f MB over %d processes", tag, m.RSSMB, m.PSSMB, m.CgroupMB, m.Processes)
+	}
+	t.Stop()
+	progress("%s: restart", tag)
+	warm, err := measureStart(ctx, t, startOpts{}, img.Pause, false, 1)
+	if err != nil {
+		return err
+	}
+	r.Warm = append(r.Warm, warm)
+	progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs", tag, warm.Readyz, warm.NodeReady, warm.PodRunning)
+	cs, err := clientFor(t.Kubeconfig(), 5000)
+	if err != nil {
+		return err
+	}
+	if t.Name() != "kubox-etcd" {
+		pr, err := measurePods(ctx, cs, img.Pause, o.pods, "bench-pods")
+		if err != nil {
+			return fmt.Errorf("%s: pods: %w", tag, err)
+		}
+		r.Pods = append(r.Pods, pr)
+		progress("%s: %d pods: p50 %.1fs, p99 %.1fs, all Running %.1fs", tag, o.pods, pr.P50, pr.P99, pr.All)
+	}
+	for _, conc := range []int{1, 16} {
+		ops, err := measureAPI(ctx, cs, o.objects, conc, fmt.Sprintf("bench-api-c%d", conc))
+		if err != nil {
+			return fmt.Errorf("%s: API at concurrency %d: %w", tag, conc, err)
+		}
+		for verb, op := range ops {
+			k := fmt.Sprintf("%s c=%d", verb, conc)
+			r.API[k] = append(r.API[k], op)
+		}
+		progress("%s: API c=%d: create %.0f/s, get %.0f/s, list %.0f ms, delete %.0f/s", tag, conc,
+			ops["create"].PerSecond, ops["get"].PerSecond, ops["list"].P50ms, ops["delete"].PerSecond)
+	}
+	t.Stop()
+	return nil
+}
+
+// finalPhases run once per target: list latency at 5,000 and 20,000
+// objects, SQLite growth under 20,000 updates, and kubox's profiles.
+func finalPhases(ctx context.Context, o options, t target, r *targetResult, img imagesInfo) error {
+	if err := t.Wipe(); err != nil {
+		return err
+	}
+	defer t.Wipe()
+	progress("%s: list latency at %v objects", t.Name(), o.listSizes)
+	if _, err := measureStart(ctx, t, startOpts{}, img.Pause, true, 0); err != nil {
+		return err
+	}
+	cs, err := clientFor(t.Kubeconfig(), 5000)
+	if err != nil {
+		return err
+	}
+	lists, err := measureLists(ctx, cs, o.listSizes, o.runs, "bench-list")
+	if err != nil {
+		return fmt.Errorf("%s: lists: %w", t.Name(), err)
+	}
+	for size, ms := range lists {
+		r.List[fmt.Sprint(size)] = ms
+		progress("%s: list of %d: median %.0f ms", t.Name(), size, summarize(ms).Median)
+	}
+	if db, wal := t.SQLiteFiles(); db != "" {
+		t.Stop()
+		progress("%s: %d updates of one ConfigMap, compaction every %s", t.Name(), o.updates, o.compact)
+		opts := startOpts{ExtraArgs: []string{"--datastore-compact-interval", o.compact.String()}}
+		if _, err := measureStart(ctx, t, opts, img.Pause, false, 2); err != nil {
+			return err
+		}
+		s, err := measureStore(ctx, cs, db, wal, o.updates, o.compact)
+		if err != nil {
+			return fmt.Errorf("%s: datastore growth: %w", t.Name(), err)
+		}
+		r.Store = s
+		progress("%s: db %.1f→%.1f MB, WAL %.1f MB; longest read %.0f ms, longest update %.0f ms", t.Name(),
+			s.DBBeforeMB, s.DBAfterMB, s.WALAfterMB, s.ProbeMaxms, s.UpdateMaxms)
+	}
+	t.Stop()
+	if o.profile && t.Name() == "kubox" {
+		if err := t.Wipe(); err != nil {
+			return err
+		}
+		if err := profileKubox(ctx, o, t, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockNodes holds the host-wide lock kubox's test suites take, so that the
+// bench never shares the machine with a test node (nor they with it).
+func lockNodes() (func(), error) {
+	f, err := os.OpenFile(testenv.NodeLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		progress("waiting for %s: a kubox test node runs on this host", testenv.NodeLock)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// results is everything one `make bench` measured; results.json holds it
+// as is, results.md and chart.png are made from it.
+type results struct {
+	Date     string            `json:"date"`
+	Machine  map[string]string `json:"machine"`
+	Versions map[string]string `json:"versions"`
+	Settings map[string]string `json:"settings"`
+	Targets  []*targetResult   `json:"targets"`
+	Sizes    []sizeEntry       `json:"sizes"`
+}
+
+type targetResult struct {
+	Name    string               `json:"name"`
+	Label   string               `json:"label"`
+	Cold    []startTimes         `json:"first_start"`
+	Warm    []startTimes         `json:"restart"`
+	Memory  []memSample          `json:"idle_memory"`
+	Pods    []podsResult         `json:"pods"`
+	API     map[string][]apiOp   `json:"api"`
+	List    map[string][]float64 `json:"list_ms"`
+	Store   *storeResult         `json:"datastore_growth,omitempty"`
+	DataDir map[string]float64   `json:"data_dir_mb_after_first_start"`
+}
+
+type sizeEntry struct {
+	Target string  `json:"target"`
+	File   string  `json:"file"`
+	MB     float64 `json:"mb"`
+}
+
+func newResults(o options) *results {
+	r := &results{
+		Date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Machine:  machine(),
+		Versions: versions(o),
+		Settings: map[string]string{
+			"runs": fmt.Sprint(o.runs), "idle": o.idle.String(), "objects": fmt.Sprint(o.objects),
+			"pods": fmt.Sprint(o.pods), "updates": fmt.Sprint(o.updates), "compact_interval": o.compact.String(),
+		},
+	}
+	return r
+}
+
+func (r *results) target(t target) *targetResult {
+	for _, x := range r.Targets {
+		if x.Name == t.Name() {
+			return x
+		}
+	}
+	x := &targetResult{Name: t.Name(), Label: t.Label(), API: map[string][]apiOp{}, List: map[string][]float64{}}
+	r.Targets = append(r.Targets, x)
+	return x
+}
+
+func machine() map[string]string {
+	m := map[string]string{"cores": fmt.Sprint(runtime.NumCPU()), "arch": runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.SplitN(string(data), "\n", 2)[0], "MemTotal: %f kB", &kb)
+		m["memory"] = fmt.Sprintf("%.0f GiB", kb/1024/1024)
+	}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		m["kernel"] = strings.TrimSpace(string(out))
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		m["cgroup"] = "v2"
+	} else {
+		m["cgroup"] = "v1 (hybrid)"
+	}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func firstLine(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
+
+func versions(o options) map[string]string {
+	v := map[string]string{
+		"kubox":      firstLine(o.kubox, "--version"),
+		"kubernetes": firstLine(filepath.Join(o.binDir, "kube-apiserver"), "--version"),
+		"etcd":       firstLine(filepath.Join(o.binDir, "etcd"), "--version"),
+		"containerd": firstLine(filepath.Join(o.binDir, "containerd"), "--version"),
+		"runc":       firstLine(filepath.Join(o.payloadBin, "runc"), "--version"),
+		"go":         runtime.Version(),
+	}
+	return v
+}
+
+func fileSizeMB(path string) float64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return math.NaN()
+	}
+	return mb(fi.Size())
+}
+
+// binarySizes lists what each side ships: kubox is one file (the payload
+// of runc, shim, CNI plugins, pause and CoreDNS inside it); the baseline
+// is the separate executables plus the same runtime pieces.
+func binarySizes(o options) []sizeEntry {
+	var s []sizeEntry
+	add := func(t, name, path string) {
+		if mbv := fileSizeMB(path); !math.IsNaN(mbv) {
+			s = append(s, sizeEntry{t, name, mbv})
+		}
+	}
+	add("kubox", "kubox (stripped executable, payload inside)", o.kubox)
+	add("kubox", "dist/kubox-amd64 (compressed release file)", filepath.Join(filepath.Dir(filepath.Dir(o.kubox)), "dist", "kubox-amd64"))
+	for _, n := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "etcd", "containerd"} {
+		add("baseline", n, filepath.Join(o.binDir, n))
+	}
+	for _, n := range []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "coredns", "pause"} {
+		add("baseline", n, filepath.Join(o.payloadBin, n))
+	}
+	return s
+}
+
+func (r *results) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.markdown()), 0o644); err != nil {
+		return err
+	}
+	return writeChart(filepath.Join(dir, "chart.png"), r.panels())
+}
+
+func (r *results) byName(name string) *targetResult {
+	for _, t := range r.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// figure is one row: how to get a target's per-run values.
+type figure struct {
+	label string
+	get   func(*targetResult) []float64
+}
+
+func startFigures() []figure {
+	pick := func(cold bool, f func(startTimes) float64) func(*targetResult) []float64 {
+		return func(t *targetResult) []float64 {
+			src := t.Warm
+			if cold {
+				src = t.Cold
+			}
+			var out []float64
+			for _, s := range src {
+				out = append(out, f(s))
+			}
+			return out
+		}
+	}
+	return []figure{
+		{"first start: /readyz", pick(true, func(s startTimes) float64 { return s.Readyz })},
+		{"first start: node Ready", pick(true, func(s startTimes) float64 { return s.NodeReady })},
+		{"first start: first pod Running", pick(true, func(s startTimes) float64 { return s.PodRunning })},
+		{"first start: kube-system Ready", pick(true, func(s startTimes) float64 { return s.SystemPods })},
+		{"restart: /readyz", pick(false, func(s startTimes) float64 { return s.Readyz })},
+		{"restart: node Ready", pick(false, func(s startTimes) float64 { return s.NodeReady })},
+		{"restart: new pod Running", pick(false, func(s startTimes) float64 { return s.PodRunning })},
+	}
+}
+
+func memFigures() []figure {
+	pick := func(f func(memSample) float64) func(*targetResult) []float64 {
+		return func(t *targetResult) []float64 {
+			var out []float64
+			for _, m := range t.Memory {
+				out = append(out, f(m))
+			}
+			return out
+		}
+	}
+	return []figure{
+		{"RSS, all processes", pick(func(m memSample) float64 { return m.RSSMB })},
+		{"PSS, all processes", pick(func(m memSample) float64 { return m.PSSMB })},
+		{"cgroup usage", pick(func(m memSample) float64 { return m.CgroupMB })},
+		{"cgroup working set", pick(func(m memSample) float64 { return m.WorkingSetMB })},
+	}
+}
+
+func podFigures() []figure {
+	pick := func(f func(podsResult) float64) func(*targetResult) []float64 {
+		return func(t *targetResult) []float64 {
+			var out []float64
+			for _, p := range t.Pods {
+				out = append(out, f(p))
+			}
+			return out
+		}
+	}
+	return []figure{
+		{"create → Running p50", pick(func(p podsResult) float64 { return p.P50 })},
+		{"create → Running p99", pick(func(p podsResult) float64 { return p.P99 })},
+		{"all Running", pick(func(p podsResult) float64 { return p.All })},
+	}
+}
+
+func apiFigures() []figure {
+	var out []figure
+	for _, conc := range []int{1, 16} {
+		for _, verb := range []string{"create", "get", "list", "delete"} {
+			k := fmt.Sprintf("%s c=%d", verb, conc)
+			if verb == "list" {
+				out = append(out, figure{fmt.Sprintf("list of all (c=%d run), ms", conc), func(t *targetResult) []float64 {
+					var v []float64
+					for _, op := range t.API[k] {
+						v = append(v, op.P50ms)
+					}
+					return v
+				}})
+				continue
+			}
+			for _, m := range []string{"objects/s", "p50 ms", "p99 ms"} {
+				m := m
+				out = append(out, figure{fmt.Sprintf("%s, %s", k, m), func(t *targetResult) []float64 {
+					var v []float64
+					for _, op := range t.API[k] {
+						switch m {
+						case "objects/s":
+							v = append(v, op.PerSecond)
+						case "p50 ms":
+							v = append(v, op.P50ms)
+						default:
+							v = append(v, op.P99ms)
+						}
+					}
+					return v
+				}})
+			}
+		}
+	}
+	for _, size := range []string{"5000", "20000"} {
+		size := size
+		out = append(out, figure{"list of " + size + " ConfigMaps, ms", func(t *targetResult) []float64 { return t.List[size] }})
+	}
+	return out
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func cell(xs []float64) string {
+	s := summarize(xs)
+	if s.N == 0 {
+		return "–"
+	}
+	if s.N == 1 {
+		return fmtNum(s.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtNum(s.Median), fmtNum(s.Min), fmtNum(s.Max))
+}
+
+// table renders figures for every target, plus each kubox target's ratio
+// to the baseline, computed run by run.
+func (r *results) table(title, note string, figs []figure) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### %s\n\n", title)
+	if note != "" {
+		fmt.Fprintf(&b, "%s\n\n", note)
+	}
+	base := r.byName("baseline")
+	hdr := []string{"figure"}
+	for _, t := range r.Targets {
+		hdr = append(hdr, t.Label)
+	}
+	var ratioTargets []*targetResult
+	if base != nil {
+		for _, t := range r.Targets {
+			if t != base {
+				ratioTargets = append(ratioTargets, t)
+				hdr = append(hdr, t.Label+" ÷ baseline")
+			}
+		}
+	}
+	fmt.Fprintf(&b, "| %s |\n|%s\n", strings.Join(hdr, " | "), strings.Repeat("---|", len(hdr)))
+	for _, f := range figs {
+		row := []string{f.label}
+		any := false
+		for _, t := range r.Targets {
+			v := f.get(t)
+			if summarize(v).N > 0 {
+				any = true
+			}
+			row = append(row, cell(v))
+		}
+		if !any {
+			continue
+		}
+		for _, t := range ratioTargets {
+			rs := summarize(pairRatios(f.get(t), f.get(base)))
+			if rs.N == 0 {
+				row = append(row, "–")
+			} else {
+				row = append(row, fmt.Sprintf("%.2f", rs.Median))
+			}
+		}
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+	}
+	return b.String()
+}
+
+func (r *results) markdown() string {
+	var b strings.Builder
+	keys := func(m map[string]string) []string {
+		var k []string
+		for x := range m {
+			k = append(k, x)
+		}
+		sort.Strings(k)
+		return k
+	}
+	fmt.Fprintf(&b, "## Benchmark: kubox vs upstream Kubernetes (%s)\n\n", r.Date)
+	var mach, vers []string
+	for _, k := range keys(r.Machine) {
+		mach = append(mach, k+" "+r.Machine[k])
+	}
+	for _, k := range keys(r.Versions) {
+		vers = append(vers, k+": "+r.Versions[k])
+	}
+	fmt.Fprintf(&b, "Machine: %s.  \nVersions: %s.  \n", strings.Join(mach, ", "), strings.Join(vers, "; "))
+	fmt.Fprintf(&b, "Each cell: median (min–max) of %s runs; targets alternate run by run, and each ratio is the median of the run-by-run ratios.\n",
+		r.Settings["runs"])
+	b.WriteString(r.table("Start-up, seconds from process start (lower is better)",
+		"First start: empty state, certificates included. Restart: processes stopped and started again, containers left running. Node Ready counts only a heartbeat from the new start; the pod is created as soon as the API answers.",
+		startFigures()))
+	b.WriteString(r.table(fmt.Sprintf("Memory after %s idle, MB (lower is better)", r.Settings["idle"]),
+		"Every process of the node (control plane, kubelet, kube-proxy, datastore, containerd, shims, CoreDNS and the bench's pause pod), summed; PSS shares pages fairly between processes. The cgroup holds all of them; its working set leaves out inactive file cache.",
+		memFigures()))
+	b.WriteString(r.procTable())
+	b.WriteString(r.table("API through client-go (objects/s: higher is better; ms: lower is better)",
+		fmt.Sprintf("%s ConfigMaps created, read, listed in one call and deleted, by 1 and by 16 concurrent callers.", r.Settings["objects"]),
+		apiFigures()))
+	b.WriteString(r.table(fmt.Sprintf("%s pods created at once, seconds (lower is better)", r.Settings["pods"]), "", podFigures()))
+	b.WriteString(r.storeTable())
+	b.WriteString(r.sizeTable())
+	return b.String()
+}
+
+func (r *results) procTable() string {
+	var b strings.Builder
+	b.WriteString("\nPSS by process, MB (median):\n\n")
+	for _, t := range r.Targets {
+		if len(t.Memory) == 0 {
+			continue
+		}
+		all := map[string][]float64{}
+		for _, m := range t.Memory {
+			for k, v := range m.ByProcess {
+				all[k] = append(all[k], v)
+			}
+		}
+		med := map[string]float64{}
+		for k, v := range all {
+			med[k] = summarize(v).Median
+		}
+		var parts []string
+		for _, k := range topProcesses(med) {
+			parts = append(parts, fmt.Sprintf("%s %s", k, fmtNum(med[k])))
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", t.Label, strings.Join(parts, ", "))
+	}
+	return b.String()
+}
+
+func (r *results) storeTable() string {
+	var b strings.Builder
+	for _, t := range r.Targets {
+		s := t.Store
+		if s == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n### Datastore growth: %s, %d updates of one ConfigMap, compaction every %s\n\n", t.Label, s.Updates, s.CompactInterval)
+		b.WriteString("| | database | WAL |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "| before | %s MB | %s MB |\n", fmtNum(s.DBBeforeMB), fmtNum(s.WALBeforeMB))
+		fmt.Fprintf(&b, "| after the updates | %s MB | %s MB |\n", fmtNum(s.DBAfterMB), fmtNum(s.WALAfterMB))
+		fmt.Fprintf(&b, "| two compactions later | %s MB | %s MB |\n\n", fmtNum(s.DBCompactedMB), fmtNum(s.WALCompactedMB))
+		fmt.Fprintf(&b, "Updates: %.0f/s, p99 %s ms, longest %s ms. A read every 10 ms throughout: p99 %s ms, longest stall %s ms.\n",
+			s.UpdatesPerS, fmtNum(s.UpdateP99ms), fmtNum(s.UpdateMaxms), fmtNum(s.ProbeP99ms), fmtNum(s.ProbeMaxms))
+	}
+	return b.String()
+}
+
+func (r *results) sizeTable() string {
+	var b strings.Builder
+	b.WriteString("\n### On disk\n\n| target | file | MB |\n|---|---|---|\n")
+	totals := map[string]float64{}
+	for _, s := range r.Sizes {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Target, s.File, fmtNum(s.MB))
+		if !strings.HasPrefix(s.File, "dist/") {
+			totals[s.Target] += s.MB
+		}
+	}
+	for _, t := range []string{"kubox", "baseline"} {
+		fmt.Fprintf(&b, "| %s | **executables, total** | **%s** |\n", t, fmtNum(totals[t]))
+	}
+	b.WriteString("\nState after the first start, MB:\n\n")
+	for _, t := range r.Targets {
+		var parts []string
+		var keys []string
+		for k := range t.DataDir {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %s", k, fmtNum(t.DataDir[k])))
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", t.Label, strings.Join(parts, ", "))
+	}
+	return b.String()
+}
+
+// panels: start-up and memory, every target side by side.
+func (r *results) panels() []chartPanel {
+	mk := func(title string, figs []figure) chartPanel {
+		p := chartPanel{Title: title}
+		for _, f := range figs {
+			p.Categories = append(p.Categories, f.label)
+		}
+		for _, t := range r.Targets {
+			s := chartSeries{Name: t.Label}
+			for _, f := range figs {
+				sum := summarize(f.get(t))
+				s.Values = append(s.Values, sum.Median)
+				s.Low = append(s.Low, sum.Min)
+				s.High = append(s.High, sum.Max)
+			}
+			p.Series = append(p.Series, s)
+		}
+		return p
+	}
+	return []chartPanel{
+		mk(fmt.Sprintf("Start-up, s (median of %s, whiskers min-max; lower is better)", r.Settings["runs"]), startFigures()),
+		mk(fmt.Sprintf("Memory after %s idle, MB (lower is better)", r.Settings["idle"]), memFigures()),
+	}
+}
