@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/tests/testenv"
 )
@@ -180,6 +182,7 @@ func run(ctx context.Context, o options) (err error) {
 			fmt.Fprintln(os.Stderr, "bench: writing results:", err)
 		}
 	}
+	began := time.Now()
 	for i := 0; i < o.runs; i++ {
 		for _, t := range all {
 			if err := oneRun(ctx, o, t, res.target(t), img, i); err != nil {
@@ -189,14 +192,12 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		save()
 	}
-	for _, t := range all {
-		if err := finalPhases(ctx, o, t, res.target(t), img); err != nil {
-			save()
+	if o.profile && o.targets["kubox"] {
+		if err := profileKubox(ctx, o, all[0], img); err != nil {
 			return err
 		}
-		save()
 	}
-	progress("results in %s", o.out)
+	progress("measured in %s; results in %s", time.Since(began).Round(time.Second), o.out)
 	return nil
 }
 
@@ -265,25 +266,19 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 		progress("%s: API c=%d: create %.0f/s, get %.0f/s, list %.0f ms, delete %.0f/s", tag, conc,
 			ops["create"].PerSecond, ops["get"].PerSecond, ops["list"].P50ms, ops["delete"].PerSecond)
 	}
+	if i == o.runs-1 {
+		if err := finalPhases(ctx, o, t, r, img, cs); err != nil {
+			return err
+		}
+	}
 	t.Stop()
 	return nil
 }
 
-// finalPhases run once per target: list latency at 5,000 and 20,000
-// objects, SQLite growth under 20,000 updates, and kubox's profiles.
-func finalPhases(ctx context.Context, o options, t target, r *targetResult, img imagesInfo) error {
-	if err := t.Wipe(); err != nil {
-		return err
-	}
-	defer t.Wipe()
+// finalPhases run once per target, on the last run's node: list latency at
+// 5,000 and 20,000 objects, and SQLite growth under 20,000 updates.
+func finalPhases(ctx context.Context, o options, t target, r *targetResult, img imagesInfo, cs *kubernetes.Clientset) error {
 	progress("%s: list latency at %v objects", t.Name(), o.listSizes)
-	if _, err := measureStart(ctx, t, startOpts{}, img.Pause, true, 0); err != nil {
-		return err
-	}
-	cs, err := clientFor(t.Kubeconfig(), 5000)
-	if err != nil {
-		return err
-	}
 	lists, err := measureLists(ctx, cs, o.listSizes, o.runs, "bench-list")
 	if err != nil {
 		return fmt.Errorf("%s: lists: %w", t.Name(), err)
@@ -306,15 +301,6 @@ func finalPhases(ctx context.Context, o options, t target, r *targetResult, img 
 		r.Store = s
 		progress("%s: db %.1f→%.1f MB, WAL %.1f MB; longest read %.0f ms, longest update %.0f ms", t.Name(),
 			s.DBBeforeMB, s.DBAfterMB, s.WALAfterMB, s.ProbeMaxms, s.UpdateMaxms)
-	}
-	t.Stop()
-	if o.profile && t.Name() == "kubox" {
-		if err := t.Wipe(); err != nil {
-			return err
-		}
-		if err := profileKubox(ctx, o, t, img); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -13,12 +13,14 @@ import (
 const pprofAddr = "127.0.0.1:6060"
 
 // profileKubox starts kubox once more on empty state with its profile
-// listener on, records a CPU profile of the first 20 s (start-up) and,
-// after the idle period, a heap profile, and writes `go tool pprof -top`
-// of each next to them.
+// listener on, records a CPU profile of the first 20 s (start-up) and then
+// a heap profile, and writes `go tool pprof -top` of each next to them.
 func profileKubox(ctx context.Context, o options, t target, img imagesInfo) error {
 	dir := filepath.Join(o.out, "pprof")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := t.Wipe(); err != nil {
 		return err
 	}
 	defer t.Wipe()
@@ -44,9 +46,6 @@ func profileKubox(ctx context.Context, o options, t target, img imagesInfo) erro
 		return err
 	}
 	if err := <-done; err != nil {
-		return err
-	}
-	if err := sleepCtx(ctx, o.idle); err != nil {
 		return err
 	}
 	heap := filepath.Join(dir, "kubox-idle-heap.pprof")
