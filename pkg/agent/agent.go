@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -133,10 +134,23 @@ func (n *node) containerd() (component.Component, error) {
 // systemImages imports the images kubox makes itself (pause, CoreDNS),
 // each once per version.
 func (n *node) systemImages(ctx context.Context) error {
-	builders := []func(string) (images.Image, error){images.Pause, images.CoreDNS}
+	// CoreDNS's image packs a 55 MB executable in memory: it is named from
+	// the payload's manifest and built only when containerd lacks it, or
+	// every start would read, hash and copy it (100 MB of heap at the peak).
+	coreDNSRef := ""
+	if sum, err := bundle.Sum("coredns"); err == nil {
+		coreDNSRef = images.CoreDNSRef(sum)
+	}
+	builders := []struct {
+		ref   string // known before building, or ""
+		build func(string) (images.Image, error)
+	}{{"", images.Pause}, {coreDNSRef, images.CoreDNS}}
 	var imported []string
-	for _, build := range builders {
-		img, err := build(n.bundle.BinDir)
+	for _, b := range builders {
+		if b.ref != "" && containerd.HasImage(ctx, n.p.ContainerdSocket, b.ref) {
+			continue
+		}
+		img, err := b.build(n.bundle.BinDir)
 		if err != nil {
 			return err
 		}
@@ -151,6 +165,10 @@ func (n *node) systemImages(ctx context.Context) error {
 	}
 	if len(imported) > 0 {
 		n.log.Infof("imported system images %s", strings.Join(imported, ", "))
+		// The archives are garbage now; without this the heap they grew
+		// stays resident until the next collection, which a large heap
+		// goal puts far off.
+		debug.FreeOSMemory()
 	}
 	return nil
 }
