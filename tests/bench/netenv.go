@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
 // The node under test lives in its own network namespace, reached from the
@@ -24,8 +26,9 @@ const (
 
 // netEnv is the namespace plus one memory cgroup per target.
 type netEnv struct {
-	dir     string
-	created bool
+	dir       string
+	created   bool
+	undoMount func()
 }
 
 func sh(name string, args ...string) error {
@@ -44,6 +47,7 @@ func setupNet(dir string) (*netEnv, error) {
 		return nil, fmt.Errorf("network namespace %s exists: another bench runs, or an earlier one was killed; remove it with `ip netns del %s`", netnsName, netnsName)
 	}
 	e.created = true
+	e.undoMount = testenv.UndoNetnsMount()
 	steps := [][]string{
 		{"ip", "netns", "add", netnsName},
 		{"ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", netnsName},
@@ -75,6 +79,7 @@ func (e *netEnv) teardown() {
 	}
 	_ = sh("ip", "link", "del", hostVeth)
 	_ = sh("ip", "netns", "del", netnsName)
+	e.undoMount()
 	e.created = false
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
 // testNet is a bridge on the host with one network namespace per node, each
@@ -26,15 +28,7 @@ type testNet struct {
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
 	n := &testNet{t: t, bridge: "kbxt0", prefix: "10.199.0."}
-	// `ip netns add` turns /run/netns into a mount point the first time;
-	// if this test is what did that, it undoes it.
-	if !isMountPoint("/run/netns") {
-		t.Cleanup(func() {
-			if entries, _ := os.ReadDir("/run/netns"); len(entries) == 0 && isMountPoint("/run/netns") {
-				syscall.Unmount("/run/netns", syscall.MNT_DETACH)
-			}
-		})
-	}
+	t.Cleanup(testenv.UndoNetnsMount())
 	n.ip("link", "add", n.bridge, "type", "bridge")
 	t.Cleanup(func() { run("ip", []string{"link", "del", n.bridge}, nil) })
 	n.ip("addr", "add", n.prefix+"254/24", "dev", n.bridge)
@@ -266,17 +260,6 @@ func runIn(ns, bin string, timeout time.Duration, args ...string) (string, error
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// isMountPoint tells whether dir is a mount point of this mount namespace.
-func isMountPoint(dir string) bool {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -57,4 +58,32 @@ func LockNodes(t *testing.T) {
 		t.Logf("got %s after %s", NodeLock, time.Since(start).Round(time.Second))
 	}
 	t.Cleanup(func() { f.Close() })
+}
+
+// NetnsDir is where `ip netns add` pins network namespaces.
+const NetnsDir = "/run/netns"
+
+// UndoNetnsMount returns what restores NetnsDir after namespaces are
+// added: the first `ip netns add` turns it into a mount point, and whoever
+// caused that unmounts it again once no namespace is left in it.
+func UndoNetnsMount() func() {
+	if IsMountPoint(NetnsDir) {
+		return func() {}
+	}
+	return func() {
+		if entries, _ := os.ReadDir(NetnsDir); len(entries) == 0 && IsMountPoint(NetnsDir) {
+			_ = syscall.Unmount(NetnsDir, syscall.MNT_DETACH)
+		}
+	}
+}
+
+// IsMountPoint tells whether dir is a mount point of this mount namespace.
+func IsMountPoint(dir string) bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }
