@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -185,6 +186,41 @@ func enableControllers(dir string) error {
 		want = append(want, "+"+c)
 	}
 	return os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(want, " ")), 0o644)
+}
+
+// Procs lists the processes in root or below it, in any hierarchy: what
+// is left of a node's containers once their shims are gone.
+func (l Layout) Procs(root string) []int {
+	var tops []string
+	if l.Unified {
+		tops = []string{filepath.Join(l.MountDir, root)}
+	} else {
+		for h := range l.Hierarchies {
+			tops = append(tops, filepath.Join(l.MountDir, h, root))
+		}
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, top := range tops {
+		_ = filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			data, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+			if err != nil {
+				return nil
+			}
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+					seen[pid] = true
+					out = append(out, pid)
+				}
+			}
+			return nil
+		})
+	}
+	sort.Ints(out)
+	return out
 }
 
 // Remove deletes the cgroup root and everything below it in every

@@ -82,3 +82,28 @@ func TestDeepestOwnUnified(t *testing.T) {
 		t.Fatalf("root %s", got)
 	}
 }
+
+// TestProcs: every process below the root is found once, whichever
+// hierarchy lists it, and nothing outside the root is.
+func TestProcs(t *testing.T) {
+	l := fakeV1(t)
+	root := l.Root("kubox")
+	write := func(dir, procs string) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(procs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(l.MountDir, "memory", root, "kubepods", "pod1", "c1"), "41\n42\n")
+	write(filepath.Join(l.MountDir, "cpu", root, "kubepods", "pod1", "c1"), "42\n43\n")
+	write(filepath.Join(l.MountDir, "memory", "process_api", "abc"), "7\n")
+	got := l.Procs(root)
+	if len(got) != 3 || got[0] != 41 || got[1] != 42 || got[2] != 43 {
+		t.Fatalf("Procs = %v, want [41 42 43]", got)
+	}
+	if n := len(l.Procs("/elsewhere")); n != 0 {
+		t.Fatalf("Procs of a missing root found %d processes", n)
+	}
+}

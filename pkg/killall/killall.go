@@ -100,6 +100,24 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	waitGone(append(containerd, victims...), 10*time.Second)
+	// A container being created when its shim died (a `runc init`
+	// forked after the scan above) has no shim left to find it by, but
+	// it is still in this node's pod cgroups: everything there is ours.
+	layout, layoutErr := cgroups.Detect()
+	if layoutErr == nil {
+		root := layout.Root(cgroupName)
+		for round := 0; round < 5; round++ {
+			left := layout.Procs(root)
+			if len(left) == 0 {
+				break
+			}
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			waitGone(left, 5*time.Second)
+			victims = append(victims, left...)
+		}
+	}
 	if len(victims) > 0 {
 		log.Infof("killed %d container processes and shims", len(victims))
 	}
@@ -164,7 +182,7 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 	}
 
 	// 5. Cgroups kubox created below its own.
-	if layout, err := cgroups.Detect(); err == nil {
+	if layoutErr == nil {
 		if err := layout.Remove(layout.Root(cgroupName)); err != nil {
 			errs = append(errs, fmt.Errorf("removing cgroups: %w", err))
 		}
