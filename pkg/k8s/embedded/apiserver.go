@@ -75,9 +75,11 @@ func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
 		ReadyCheck: func(ctx context.Context) error {
 			return getOK(ctx, readyClient, cfg.ReadyURL)
 		},
-		// The node's clients keep the API busy while everything stops;
-		// a few seconds of draining is enough before the process exits.
-		StopWait: 5 * time.Second,
+		// The embedded kubelet cannot be stopped in-process, so its watches
+		// keep the API server draining until the process exits: waiting
+		// longer than the in-flight writes need only delays a restart
+		// (kine still drains its own requests after this).
+		StopWait: time.Second,
 	}, nil
 }
 
