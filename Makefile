@@ -6,7 +6,10 @@ KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
 VERSION ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.1.0-dev)
 COMMIT ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-TAGS := providerless
+# providerless: no cloud providers. kustomize_disable_go_plugin_support:
+# kubectl's kustomize would otherwise link Go's plugin package, which makes
+# the linker export every symbol (about 45 MB of dynamic symbol table).
+TAGS := providerless kustomize_disable_go_plugin_support
 
 # Upstream components report these through /version and --version.
 VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
@@ -62,7 +65,7 @@ test-install: build
 # cross compilers come from `make release-deps`.
 ARCHES ?= amd64 arm64 arm
 release:
-	KUBOX_LDFLAGS='$(LDFLAGS)' bash scripts/release.sh $(ARCHES)
+	KUBOX_LDFLAGS='$(LDFLAGS)' KUBOX_TAGS='$(TAGS)' bash scripts/release.sh $(ARCHES)
 
 release-deps:
 	bash scripts/install-release-deps.sh

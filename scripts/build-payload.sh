@@ -75,4 +75,9 @@ echo "build-payload: pause (scripts/pause/pause.c, $cc)"
 # pack checks that every executable is static and writes the asset atomically.
 echo "build-payload: packing $bin into ${asset#"$root"/}"
 # (The packer runs here, so it is built for the host whatever GOARCH says.)
-env -u GOARCH -u GOARM -u CC -u PKG_CONFIG_LIBDIR "$GO" run -C "$mod" ./pack "$bin" "$asset"
+# KUBOX_PAYLOAD_ZSTD_CLI=1 (releases) packs with the zstd command, tighter.
+packflags=()
+if [ "${KUBOX_PAYLOAD_ZSTD_CLI:-}" = 1 ]; then
+	packflags=(-cli)
+fi
+env -u GOARCH -u GOARM -u CC -u PKG_CONFIG_LIBDIR "$GO" run -C "$mod" ./pack "${packflags[@]}" "$bin" "$asset"

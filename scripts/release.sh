@@ -4,7 +4,8 @@
 # see pkg/sfx) and sha256sum-<arch>.txt, plus install.sh.
 #
 # Usage: scripts/release.sh [amd64|arm64|arm]...   (default: all three)
-# KUBOX_LDFLAGS carries the version stamps (the Makefile sets it). Other
+# KUBOX_LDFLAGS carries the version stamps and KUBOX_TAGS the build tags
+# (the Makefile sets both). Other
 # architectures than the host's need the Debian cross compilers and their
 # static libseccomp: bash scripts/install-release-deps.sh.
 set -euo pipefail
@@ -13,6 +14,7 @@ cd "$root"
 GO=${GO:-go}
 dist=${DIST:-dist}
 ldflags=${KUBOX_LDFLAGS:--s -w}
+tags=${KUBOX_TAGS:-providerless kustomize_disable_go_plugin_support}
 host=$("$GO" env GOHOSTARCH)
 if [ "$#" -eq 0 ]; then
 	set -- amd64 arm64 arm
@@ -43,9 +45,9 @@ for arch in "$@"; do
 	mkdir -p "$work"
 
 	echo "release: $arch: payload"
-	"${target[@]}" bash scripts/build-payload.sh "build/payload-$arch" >/dev/null
+	"${target[@]}" KUBOX_PAYLOAD_ZSTD_CLI=1 bash scripts/build-payload.sh "build/payload-$arch" >/dev/null
 	echo "release: $arch: kubox"
-	"${target[@]}" CGO_ENABLED=1 "$GO" build -tags providerless -ldflags "$ldflags" -o "$work/kubox" ./cmd/kubox
+	"${target[@]}" CGO_ENABLED=1 "$GO" build -tags "$tags" -ldflags "$ldflags" -o "$work/kubox" ./cmd/kubox
 	"${target[@]}" CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$work/launcher" ./cmd/kubox-launcher
 	echo "release: $arch: packing"
 	"$GO" run ./scripts/release/pack "$work/launcher" "$work/kubox" "$dist/kubox-$arch"
