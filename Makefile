@@ -24,7 +24,7 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration test-install bench clean deps payload release release-deps test-release
+.PHONY: all build test test-unit test-integration test-install bench bench-report clean deps payload release release-deps test-release
 
 all: build
 
@@ -77,7 +77,8 @@ test-release: release
 # kubox against upstream Kubernetes run as separate processes (kubeadm's
 # layout), built here from the same k8s.io/kubernetes module with the same
 # tags, so the build cache serves both. Results: results/ (see README).
-# BENCH_ARGS passes flags to the bench, e.g. BENCH_ARGS='-runs 3'.
+# BENCH_ARGS passes flags to the bench, e.g. BENCH_ARGS='-runs 3'. The table
+# also goes into README.md, between its bench-results markers.
 BENCH_BIN := build/bench/bin
 BASELINE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
 bench: build
@@ -89,7 +90,13 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(BENCH_BIN)/etcd go.etcd.io/etcd/server/v3
 	CGO_ENABLED=0 $(GO) build -C tests/bench/containerd -ldflags '-s -w' -o $(CURDIR)/$(BENCH_BIN)/containerd github.com/containerd/containerd/v2/cmd/containerd
 	$(GO) build -tags '$(TAGS)' -o build/bench/kubox-bench ./tests/bench
-	./build/bench/kubox-bench $(BENCH_ARGS)
+	./build/bench/kubox-bench -readme README.md $(BENCH_ARGS)
+
+# The bench's report and README block rendered again from results/results.json,
+# with file sizes as they are now (e.g. after `make release ARCHES=amd64`).
+bench-report:
+	$(GO) build -tags '$(TAGS)' -o build/bench/kubox-bench ./tests/bench
+	./build/bench/kubox-bench -report-only -readme README.md
 
 clean:
 	rm -rf bin dist build

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -383,11 +384,19 @@ func (b *baseline) applyCoreDNS(ctx context.Context) error {
 }
 
 func (b *baseline) Stop() {
-	// kube-apiserver lingers for long after SIGTERM; its state is in etcd,
+	// The five components stop side by side, as a host's service manager
+	// stops them. kube-apiserver lingers for long after SIGTERM (it drains
+	// the watches of clients that are stopping too); its state is in etcd,
 	// so it is killed after a short grace, which changes nothing measured.
-	for i := len(b.procs) - 1; i >= 0; i-- {
-		b.procs[i].stop(5 * time.Second)
+	var wg sync.WaitGroup
+	for _, p := range b.procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stop(2 * time.Second)
+		}()
 	}
+	wg.Wait()
 	b.procs = nil
 	b.etcd.stop()
 	if b.containerd != nil {

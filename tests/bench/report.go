@@ -132,7 +132,13 @@ func binarySizes(o options) []sizeEntry {
 		}
 	}
 	add("kubox", "kubox (stripped executable, payload inside)", o.kubox)
-	add("kubox", "dist/kubox-amd64 (compressed release file)", filepath.Join(filepath.Dir(filepath.Dir(o.kubox)), "dist", "kubox-amd64"))
+	// The release file only when it was made from this kubox (no older).
+	release := filepath.Join(filepath.Dir(filepath.Dir(o.kubox)), "dist", "kubox-"+runtime.GOARCH)
+	if rel, err := os.Stat(release); err == nil {
+		if bin, err := os.Stat(o.kubox); err == nil && !rel.ModTime().Before(bin.ModTime()) {
+			add("kubox", "dist/kubox-"+runtime.GOARCH+" (release file: launcher + zstd)", release)
+		}
+	}
 	for _, n := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "etcd", "containerd"} {
 		add("baseline", n, filepath.Join(o.binDir, n))
 	}
@@ -142,7 +148,53 @@ func binarySizes(o options) []sizeEntry {
 	return s
 }
 
-func (r *results) write(dir string) error {
+// rerender reads results.json back and writes the report again, with the
+// executables' sizes measured afresh.
+func rerender(o options) error {
+	var err error
+	for _, p := range []*string{&o.kubox, &o.binDir, &o.payloadBin, &o.out} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(o.out, "results.json"))
+	if err != nil {
+		return fmt.Errorf("%w: run `make bench` first", err)
+	}
+	var r results
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(o.out, "results.json"), err)
+	}
+	r.Sizes = binarySizes(o)
+	return r.write(o.out, o.readme)
+}
+
+// The results block of a README lies between these markers.
+const (
+	readmeStart = "<!-- bench-results -->"
+	readmeEnd   = "<!-- /bench-results -->"
+)
+
+// spliceReadme puts the report md (headings one level down, the chart
+// below it) between the markers of readme.
+func spliceReadme(readme, md string) (string, error) {
+	i := strings.Index(readme, readmeStart)
+	j := strings.Index(readme, readmeEnd)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("no %s … %s block", readmeStart, readmeEnd)
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(md), "\n") {
+		if strings.HasPrefix(line, "#") {
+			line = "#" + line
+		}
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("\n![kubox vs upstream: start-up and memory](results/chart.png)\n")
+	return readme[:i+len(readmeStart)] + "\n" + b.String() + readme[j:], nil
+}
+
+func (r *results) write(dir, readme string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -153,8 +205,22 @@ func (r *results) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), data, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.markdown()), 0o644); err != nil {
+	md := r.markdown()
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		return err
+	}
+	if readme != "" {
+		old, err := os.ReadFile(readme)
+		if err != nil {
+			return err
+		}
+		s, err := spliceReadme(string(old), md)
+		if err != nil {
+			return fmt.Errorf("%s: %w", readme, err)
+		}
+		if err := os.WriteFile(readme, []byte(s), 0o644); err != nil {
+			return err
+		}
 	}
 	return writeChart(filepath.Join(dir, "chart.png"), r.panels())
 }
