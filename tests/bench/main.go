@@ -239,7 +239,7 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 			return err
 		}
 		r.Memory = append(r.Memory, m)
-		progress("%s: RSS %.0f MB, PSS %.0f MB, cgroup %.0f MB over %d processes", tag, m.RSSMB, m.PSSMB, m.CgroupMB, m.Processes)
+		progress("%s: RSS %.0f MiB, PSS %.0f MiB, cgroup %.0f MiB over %d processes", tag, m.RSSMB, m.PSSMB, m.CgroupMB, m.Processes)
 	}
 	// kubox on etcd is there to separate the datastore's share of the API
 	// figures; its restart would tell nothing the other two do not, and
@@ -311,7 +311,7 @@ func finalPhases(ctx context.Context, o options, t target, r *targetResult, img 
 			return fmt.Errorf("%s: datastore growth: %w", t.Name(), err)
 		}
 		r.Store = s
-		progress("%s: db %.1f→%.1f MB, WAL %.1f MB; longest read %.0f ms, longest update %.0f ms", t.Name(),
+		progress("%s: db %.1f→%.1f MiB, WAL %.1f MiB; longest read %.0f ms, longest update %.0f ms", t.Name(),
 			s.DBBeforeMB, s.DBAfterMB, s.WALAfterMB, s.ProbeMaxms, s.UpdateMaxms)
 	}
 	return nil

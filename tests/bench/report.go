@@ -438,7 +438,7 @@ func (r *results) markdown() string {
 	b.WriteString(r.table("Start-up, seconds from process start (lower is better)",
 		"First start: empty state, certificates included. Restart: processes stopped and started again, containers left running. Node Ready counts only a heartbeat from the new start; the pod is created as soon as the API answers.",
 		startFigures()))
-	b.WriteString(r.table(fmt.Sprintf("Memory after %s idle, MB (lower is better)", r.Settings["idle"]),
+	b.WriteString(r.table(fmt.Sprintf("Memory after %s idle, MiB (lower is better)", r.Settings["idle"]),
 		"Every process of the node (control plane, kubelet, kube-proxy, datastore, containerd, shims, CoreDNS and the bench's pause pod), summed; PSS shares pages fairly between processes. The cgroup holds all of them; its working set leaves out inactive file cache.",
 		memFigures()))
 	b.WriteString(r.procTable())
@@ -453,7 +453,7 @@ func (r *results) markdown() string {
 
 func (r *results) procTable() string {
 	var b strings.Builder
-	b.WriteString("\nPSS by process, MB (median):\n\n")
+	b.WriteString("\nPSS by process, MiB (median):\n\n")
 	for _, t := range r.Targets {
 		if len(t.Memory) == 0 {
 			continue
@@ -486,9 +486,9 @@ func (r *results) storeTable() string {
 		}
 		fmt.Fprintf(&b, "\n### Datastore growth: %s, %d updates of one ConfigMap, compaction every %s\n\n", t.Label, s.Updates, s.CompactInterval)
 		b.WriteString("| | database | WAL |\n|---|---|---|\n")
-		fmt.Fprintf(&b, "| before | %s MB | %s MB |\n", fmtNum(s.DBBeforeMB), fmtNum(s.WALBeforeMB))
-		fmt.Fprintf(&b, "| after the updates | %s MB | %s MB |\n", fmtNum(s.DBAfterMB), fmtNum(s.WALAfterMB))
-		fmt.Fprintf(&b, "| two compactions later | %s MB | %s MB |\n\n", fmtNum(s.DBCompactedMB), fmtNum(s.WALCompactedMB))
+		fmt.Fprintf(&b, "| before | %s MiB | %s MiB |\n", fmtNum(s.DBBeforeMB), fmtNum(s.WALBeforeMB))
+		fmt.Fprintf(&b, "| after the updates | %s MiB | %s MiB |\n", fmtNum(s.DBAfterMB), fmtNum(s.WALAfterMB))
+		fmt.Fprintf(&b, "| two compactions later | %s MiB | %s MiB |\n\n", fmtNum(s.DBCompactedMB), fmtNum(s.WALCompactedMB))
 		fmt.Fprintf(&b, "Updates: %.0f/s, p99 %s ms, longest %s ms. A read every 10 ms throughout: p99 %s ms, longest stall %s ms.\n",
 			s.UpdatesPerS, fmtNum(s.UpdateP99ms), fmtNum(s.UpdateMaxms), fmtNum(s.ProbeP99ms), fmtNum(s.ProbeMaxms))
 	}
@@ -497,7 +497,7 @@ func (r *results) storeTable() string {
 
 func (r *results) sizeTable() string {
 	var b strings.Builder
-	b.WriteString("\n### On disk\n\n| target | file | MB |\n|---|---|---|\n")
+	b.WriteString("\n### On disk\n\n| target | file | MiB |\n|---|---|---|\n")
 	totals := map[string]float64{}
 	for _, s := range r.Sizes {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Target, s.File, fmtNum(s.MB))
@@ -508,7 +508,7 @@ func (r *results) sizeTable() string {
 	for _, t := range []string{"kubox", "baseline"} {
 		fmt.Fprintf(&b, "| %s | **executables, total** | **%s** |\n", t, fmtNum(totals[t]))
 	}
-	b.WriteString("\nState after the first start, MB:\n\n")
+	b.WriteString("\nState after the first start, MiB:\n\n")
 	for _, t := range r.Targets {
 		var parts []string
 		var keys []string
@@ -545,6 +545,6 @@ func (r *results) panels() []chartPanel {
 	}
 	return []chartPanel{
 		mk(fmt.Sprintf("Start-up, s (median of %s, whiskers min-max; lower is better)", r.Settings["runs"]), startFigures()),
-		mk(fmt.Sprintf("Memory after %s idle, MB (lower is better)", r.Settings["idle"]), memFigures()),
+		mk(fmt.Sprintf("Memory after %s idle, MiB (lower is better)", r.Settings["idle"]), memFigures()),
 	}
 }
