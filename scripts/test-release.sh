@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Checks what `make release` made: every kubox-<arch> matches its checksum
 # file, unpacks itself, and the kubox inside prints its version, the arm
-# ones under qemu-user-static. Prints each file's size.
+# ones under qemu-user-static. Prints each file's size, and fails when a
+# shipped file is larger than MAX_MB (default 70, decimal megabytes).
 set -euo pipefail
 dist=${DIST:-dist}
+max_mb=${MAX_MB:-70}
 status=0
 for arch in amd64 arm64 arm; do
 	f=$dist/kubox-$arch
@@ -33,6 +35,10 @@ for arch in amd64 arm64 arm; do
 			$(($(stat -c %s "$f") / 1000000)) $(($(stat -c %s "$inner") / 1000000)) "$(echo "$version" | head -n 1)"
 	else
 		echo "test-release: $arch: kubox --version failed: $version" >&2
+		status=1
+	fi
+	if [ "$(stat -c %s "$f")" -gt $((max_mb * 1000000)) ]; then
+		echo "test-release: $arch: $f is $(($(stat -c %s "$f") / 1000000)) MB, more than the $max_mb MB a release may ship" >&2
 		status=1
 	fi
 	rm -rf "$tmp"
