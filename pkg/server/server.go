@@ -68,7 +68,7 @@ func (s *Server) Close() error { return s.ln.Close() }
 func (s *Server) prepare(log *logging.Logger) error {
 	cfg, ln, p := s.cfg, s.ln, s.cfg.Paths
 
-	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, servingSANs(cfg), config.CertRenewBefore, time.Now())
+	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, servingSANs(cfg, hostnet.Addresses()), config.CertRenewBefore, time.Now())
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -201,8 +201,9 @@ func listen(cfg *config.Server) (net.Listener, error) {
 	return ln, nil
 }
 
-// servingSANs lists every name and address the API can be reached at.
-func servingSANs(cfg *config.Server) pki.SANs {
+// servingSANs lists every name and address the API can be reached at;
+// hostAddrs are the host's addresses, used when it listens on all of them.
+func servingSANs(cfg *config.Server, hostAddrs []net.IP) pki.SANs {
 	sans := pki.SANs{
 		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc." + cfg.ClusterDomain, "localhost"},
@@ -212,7 +213,15 @@ func servingSANs(cfg *config.Server) pki.SANs {
 		sans.DNSNames = append(sans.DNSNames, h)
 	}
 	if cfg.BindAddress.IsUnspecified() {
-		sans.IPs = append(sans.IPs, hostnet.Addresses()...)
+		for _, ip := range hostAddrs {
+			// The pod network's own addresses (flannel.1, cni0) appear
+			// only once the node runs; as SANs they would re-issue the
+			// certificate on the next start and serve no client.
+			if cfg.ClusterCIDR.Contains(ip) || cfg.ServiceCIDR.Contains(ip) {
+				continue
+			}
+			sans.IPs = append(sans.IPs, ip)
+		}
 	} else {
 		sans.IPs = append(sans.IPs, cfg.BindAddress)
 	}
