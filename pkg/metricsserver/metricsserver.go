@@ -51,17 +51,24 @@ func Run(ctx context.Context, cfg Config) error {
 	// The listener is opened once and handed to every attempt: a failed
 	// attempt must not leave the port half-bound.
 	defer ln.Close()
+	// On a first start the attempts before the add-on manifest grants
+	// metrics-server its roles fail (forbidden); the manifest lands within
+	// a second, and until metrics-server serves, its APIService stalls
+	// every client's discovery (the controller-manager's start among them),
+	// so retry soon at first.
+	delay := 200 * time.Millisecond
 	for {
 		err := serve(ctx, cfg, ln)
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		cfg.Log.Errorf("%v (retrying)", err)
+		cfg.Log.Errorf("%v (retrying in %s)", err, delay)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(3 * time.Second):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, 3*time.Second)
 	}
 }
 

@@ -95,13 +95,19 @@ func ControllerManager(in Inputs) []string {
 		"cluster-signing-legacy-unknown-key-file":         c.ServerCAKey,
 		"configure-cloud-routes":                          "false",
 		"kubeconfig":                                      in.ControllerKubeconfig,
-		"leader-elect":                                    "false", // kubox elects, see pkg/k8s/embedded
-		"profiling":                                       "false",
-		"root-ca-file":                                    c.ServerCA,
-		"secure-port":                                     "0", // no extra TCP listener
-		"service-account-private-key-file":                c.ServiceAccountKey,
-		"service-cluster-ip-range":                        s.ServiceCIDR.String(),
-		"use-service-account-credentials":                 "true",
+		// With a credential per controller, the controller-manager makes a
+		// few requests per controller before it starts any (service account,
+		// token); at the default 20/s that alone took about 5 s of a first
+		// start, and the node's pod CIDR waits behind it.
+		"kube-api-burst":                   "200",
+		"kube-api-qps":                     "100",
+		"leader-elect":                     "false", // kubox elects, see pkg/k8s/embedded
+		"profiling":                        "false",
+		"root-ca-file":                     c.ServerCA,
+		"secure-port":                      "0", // no extra TCP listener
+		"service-account-private-key-file": c.ServiceAccountKey,
+		"service-cluster-ip-range":         s.ServiceCIDR.String(),
+		"use-service-account-credentials":  "true",
 	}
 	return flags(m, s.ExtraArgs.ControllerManager)
 }
