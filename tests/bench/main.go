@@ -184,8 +184,10 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	res.Sizes = binarySizes(o)
 
+	// Partial results go to o.out after every run; the README gets only a
+	// complete bench's table.
 	save := func() {
-		if err := res.write(o.out, o.readme); err != nil {
+		if err := res.write(o.out, ""); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: writing results:", err)
 		}
 	}
@@ -201,6 +203,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.profile && o.targets["kubox"] {
 		if err := profileKubox(ctx, o, all[0], img); err != nil {
+			return err
+		}
+	}
+	if o.readme != "" {
+		if err := res.write(o.out, o.readme); err != nil {
 			return err
 		}
 	}
