@@ -1,19 +1,23 @@
 // Package sfx makes and opens self-extracting kubox executables: a small
 // launcher with the real kubox binary appended, zstd-compressed, and a
 // trailer that names it. The shipped file stays small; the launcher unpacks
-// the binary once per version (by content hash) and runs it.
+// the binary once per version (by content hash), checks it before every run
+// and runs it.
 package sfx
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -32,6 +36,14 @@ var ErrNoPayload = errors.New("no packed kubox inside")
 // ErrDamaged means the packed program does not decode to what its hash
 // says: the file was cut short or changed after it was made.
 var ErrDamaged = errors.New("damaged")
+
+// ErrMismatch means an unpacked file is not the program it was unpacked
+// from: changed or corrupted since.
+var ErrMismatch = errors.New("does not match its hash")
+
+// ErrUnsafe means a directory belongs to, or is writable by, another user,
+// who could swap a program unpacked there between its check and its start.
+var ErrUnsafe = errors.New("another user could swap what is unpacked there")
 
 // Payload locates a packed binary in a file.
 type Payload struct {
@@ -195,6 +207,99 @@ func Extract(f *os.File, p Payload, path string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// PrepareDir makes dir (and its missing parents) a place to unpack into and
+// run from: created 0755 whatever the umask, owned by this user or root,
+// and writable by nobody else, as the directory a checked file sits in
+// must be for the check to hold until exec. It takes write access from
+// group and others on a dir of this user's; a dir another user could write
+// is ErrUnsafe.
+func PrepareDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err == nil {
+		if err := os.Chmod(dir, 0o755); err != nil { // the umask may have taken bits or left group write
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	uid := owner(st)
+	if uid != os.Geteuid() && uid != 0 {
+		return fmt.Errorf("%s belongs to uid %d: %w", dir, uid, ErrUnsafe)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		if uid != os.Geteuid() {
+			return fmt.Errorf("%s is writable by group or others: %w", dir, ErrUnsafe)
+		}
+		return os.Chmod(dir, st.Mode()&^0o022)
+	}
+	return nil
+}
+
+// Check reports whether path holds p's program as Extract left it: a
+// regular file, not a symbolic link, owned by this user or root (who can
+// change anything anyway), writable by neither group nor others, and
+// hashing to p.Sum. In a dir PrepareDir passed, no other user can then
+// change it before it runs. A missing file is fs.ErrNotExist; a changed
+// one ErrMismatch.
+//
+// It hashes the whole file every time: about 0.2 s for kubox's 214 MB on
+// an x86 CPU with SHA extensions and the page cache warm, 0.5 s cold. A
+// record of size, mtime, inode and ctime kept beside it would be cheaper,
+// but would be one more file to trust and keep in step; the full hash has
+// no such gap.
+func Check(path string, p Payload) error {
+	lst, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if lst.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symbolic link", path)
+	}
+	if !lst.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(lst, st) {
+		return fmt.Errorf("%s was replaced while it was checked", path)
+	}
+	if uid := owner(st); uid != os.Geteuid() && uid != 0 {
+		return fmt.Errorf("%s belongs to uid %d", path, uid)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by group or others", path)
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		return err
+	}
+	if !bytes.Equal(sum.Sum(nil), p.Sum[:]) {
+		return fmt.Errorf("%s %w", path, ErrMismatch)
+	}
+	return nil
+}
+
+// owner is the uid owning the file st describes.
+func owner(st fs.FileInfo) int {
+	return int(st.Sys().(*syscall.Stat_t).Uid)
 }
 
 // Prune removes unpacked versions in dir other than keep and the newest

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -143,5 +145,94 @@ func TestPackCompressed(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, program) {
 		t.Fatal("unpacked program differs")
+	}
+}
+
+// TestCheck: an unpacked program passes as Extract left it, and fails once
+// changed, replaced by a link, opened to others or handed to another user.
+func TestCheck(t *testing.T) {
+	out, _ := packed(t)
+	f, _ := os.Open(out)
+	defer f.Close()
+	p, err := Find(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "kubox")
+	if err := Check(dest, p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	unpack := func() {
+		t.Helper()
+		os.Remove(dest)
+		if err := Extract(f, p, dest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unpack()
+	if err := Check(dest, p); err != nil {
+		t.Fatalf("as unpacked: %v", err)
+	}
+
+	data, _ := os.ReadFile(dest)
+	data[len(data)/2] ^= 1
+	os.WriteFile(dest, data, 0o755)
+	if err := Check(dest, p); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), dest+" does not match its hash") {
+		t.Errorf("changed file: %v", err)
+	}
+
+	unpack()
+	os.Chmod(dest, 0o775)
+	if err := Check(dest, p); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("group-writable file: %v", err)
+	}
+
+	unpack()
+	os.Rename(dest, dest+".real")
+	os.Symlink(dest+".real", dest)
+	if err := Check(dest, p); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("symbolic link to the right program: %v", err)
+	}
+
+	if os.Geteuid() == 0 {
+		unpack()
+		os.Chown(dest, 65534, 65534)
+		if err := Check(dest, p); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+			t.Errorf("file of another user: %v", err)
+		}
+	}
+}
+
+// TestPrepareDir: a new dir is 0755 whatever the umask; an existing one of
+// this user's loses group and other write; another user's is refused.
+func TestPrepareDir(t *testing.T) {
+	old := syscall.Umask(0o002)
+	defer syscall.Umask(old)
+	base := t.TempDir()
+	dir := filepath.Join(base, "data", "kubox-1")
+	if err := PrepareDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o755 {
+		t.Errorf("new dir: mode %v, want 0755", st.Mode().Perm())
+	}
+	os.Chmod(dir, 0o777)
+	if err := PrepareDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o755 {
+		t.Errorf("world-writable dir: mode %v after, want 0755", st.Mode().Perm())
+	}
+	file := filepath.Join(base, "file")
+	os.WriteFile(file, nil, 0o644)
+	if err := PrepareDir(file); err == nil {
+		t.Error("a file passed as a directory")
+	}
+	if os.Geteuid() == 0 {
+		os.Chown(dir, 65534, 65534)
+		if err := PrepareDir(dir); !errors.Is(err, ErrUnsafe) {
+			t.Errorf("dir of another user: %v, want ErrUnsafe", err)
+		}
 	}
 }

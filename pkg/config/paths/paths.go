@@ -95,19 +95,32 @@ func New(dataDir, configDir, runDir string) Paths {
 	}
 }
 
-// DataDirArg finds the --data-dir (or -d) a kubox command line gives, for
-// code that must know it before the command line is parsed; the last one
-// wins, as in the parser.
+// DataDirArg finds the --data-dir (or -d) in the arguments of a kubox
+// command that defines it, for code that must know it before the command
+// line is parsed. It reads them as the parser does: one or two dashes,
+// "=value" or the next argument, the last one wins, a bare -- ends the flags.
+// It cannot tell which other flags take a value, so the value of one of
+// those that looks like -d is misread; kubox's own command lines never have
+// one.
 func DataDirArg(args []string) (string, bool) {
 	dir, found := "", false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		for _, f := range []string{"--data-dir", "-d", "-data-dir"} {
-			if a == f && i+1 < len(args) {
-				dir, found = args[i+1], true
-			} else if v, ok := strings.CutPrefix(a, f+"="); ok {
-				dir, found = v, true
-			}
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, value, inline := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if name != "d" && name != "data-dir" {
+			continue
+		}
+		if inline {
+			dir, found = value, true
+		} else if i+1 < len(args) {
+			dir, found = args[i+1], true
+			i++ // a value, even one like "--", is not a flag
 		}
 	}
 	return dir, found
