@@ -1,7 +1,8 @@
 // Package agent wires the node role together: host setup and bundled
 // executables, containerd, system images, the kubelet, kube-proxy, the pod
-// network and local-path storage, each started once the previous one is
-// ready. It runs inside `kubox server` or on its own given a server URL and
+// network, local-path storage, servicelb and air-gap image import, each
+// started once the previous one is ready. Every one of them acts as the
+// node (system:node:<name>), with the node's one credential. It runs inside `kubox server` or on its own given a server URL and
 // credentials.
 package agent
 
@@ -176,8 +177,8 @@ func (n *node) systemImages(ctx context.Context) error {
 func (n *node) inputs() args.NodeInputs {
 	return args.NodeInputs{
 		Agent: n.a, Paths: n.p,
-		KubeletKubeconfig:   n.creds.KubeletKubeconfig,
-		KubeProxyKubeconfig: n.creds.KubeProxyKubeconfig,
+		KubeletKubeconfig:   n.creds.Kubeconfig,
+		KubeProxyKubeconfig: n.creds.Kubeconfig,
 		ClientCAFile:        n.creds.ClientCAFile,
 		ServingCert:         n.creds.ServingCert,
 		ServingKey:          n.creds.ServingKey,
@@ -213,7 +214,7 @@ func (n *node) localStorage(ctx context.Context) error {
 	return storage.Run(ctx, storage.Config{
 		NodeName:   n.a.NodeName,
 		StorageDir: dir,
-		Kubeconfig: n.creds.FlannelKubeconfig,
+		Kubeconfig: n.creds.Kubeconfig,
 		Log:        n.log.For("local-storage"),
 	})
 }
@@ -221,7 +222,7 @@ func (n *node) localStorage(ctx context.Context) error {
 // serviceLB puts the node's address on the LoadBalancer Services it can
 // serve; with the add-on disabled it takes the address off them once.
 func (n *node) serviceLB(ctx context.Context) error {
-	cfg := servicelb.Config{NodeName: n.a.NodeName, Kubeconfig: n.creds.FlannelKubeconfig, Log: n.log.For("servicelb")}
+	cfg := servicelb.Config{NodeName: n.a.NodeName, Kubeconfig: n.creds.Kubeconfig, Log: n.log.For("servicelb")}
 	if n.a.ServiceLB {
 		return servicelb.Run(ctx, cfg)
 	}
@@ -276,7 +277,7 @@ func (n *node) podNetwork(ctx context.Context) error {
 			Iface:       n.a.FlannelIface,
 			Backend:     n.a.FlannelBackend,
 			ClusterCIDR: n.a.ClusterCIDR,
-			Kubeconfig:  n.creds.FlannelKubeconfig,
+			Kubeconfig:  n.creds.Kubeconfig,
 			ConfDir:     n.p.AgentConfDir,
 			SubnetFile:  n.p.FlannelSubnetFile,
 			CNIConfDir:  n.p.CNIConfDir,
@@ -304,7 +305,7 @@ func (n *node) networkReady(ctx context.Context) error {
 }
 
 func (n *node) client() (kubernetes.Interface, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", n.creds.KubeletKubeconfig)
+	rc, err := clientcmd.BuildConfigFromFlags("", n.creds.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}

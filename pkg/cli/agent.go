@@ -46,7 +46,7 @@ func agentCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
 				Usage: "config file with flags as YAML keys (config.yaml.d/*.yaml beside it are read too)"},
 			&ucli.StringFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"KUBOX_URL"}, Destination: &serverURL, Usage: "the server to join, https://<address>:6443"},
-			&ucli.StringFlag{Name: "token", Aliases: []string{"t"}, EnvVars: []string{"KUBOX_TOKEN"}, Destination: &token, Usage: "join token (the server's <data-dir>/server/token, or one from 'kubox token create')"},
+			&ucli.StringFlag{Name: "token", Aliases: []string{"t"}, EnvVars: []string{"KUBOX_TOKEN"}, Destination: &token, Usage: "join token for the first join (the server's <data-dir>/server/token, or one from 'kubox token create'); a node that joined renews with its own certificate"},
 			&ucli.StringFlag{Name: "token-file", EnvVars: []string{"KUBOX_TOKEN_FILE"}, Destination: &tokenFile, Usage: "file holding the join token"},
 			&ucli.IntFlag{Name: "lb-server-port", Value: 6444, Destination: &lbPort, Usage: "loopback port of the agent's API load balancer"},
 			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir, Usage: "where kubox keeps its state"},
@@ -72,11 +72,10 @@ func agentCommand() *ucli.Command {
 				}
 				token = strings.TrimSpace(string(data))
 			}
-			if token == "" {
-				return errors.New("no join token: give --token (or KUBOX_TOKEN, or --token-file); the server keeps it in <data-dir>/server/token")
-			}
-			if _, err := join.ParseToken(token); err != nil {
-				return err
+			if token != "" {
+				if _, err := join.ParseToken(token); err != nil {
+					return err
+				}
 			}
 			nodeVals.into(ao)
 			dir, err := filepath.Abs(dataDir)
@@ -112,7 +111,8 @@ func agentCommand() *ucli.Command {
 			lbCtx, stopLB := context.WithCancel(context.Background())
 			defer stopLB()
 			go lb.Serve(lbCtx)
-			creds, cluster, err := joinServer(ctx, p, serverURL, "https://"+lb.Address(), token, ao, log)
+			apiURL := "https://" + lb.Address()
+			creds, cluster, req, err := joinServer(ctx, p, serverURL, apiURL, token, ao, log)
 			if err != nil {
 				return err
 			}
@@ -132,7 +132,13 @@ func agentCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if err := (&component.Runner{Log: log}).Run(ctx, agent.Components(node, p, creds, log)...); err != nil {
+			// The node renews its certificates through the balancer, with
+			// its own client certificate, while it runs.
+			renewer := &join.Renewer{Dir: p.AgentTLSDir, ServerURL: apiURL, APIURL: apiURL, Request: req,
+				RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
+			comps := append(agent.Components(node, p, creds, log),
+				&component.Func{ComponentName: "node-certs", Run: renewer.Run})
+			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
 				return err
 			}
 			log.Infof("stopped")
@@ -175,72 +181,98 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// joinServer gets the node's credentials (kubeconfigs pointing at apiURL) and the cluster's values from the
-// server. A server that cannot be reached is tried again with back-off;
-// meanwhile a node that joined before runs on what it has, so its pods
-// keep running. A refusal (wrong token, CA, or a node name taken) ends it.
-func joinServer(ctx context.Context, p paths.Paths, serverURL, apiURL, token string, ao *config.AgentOptions, log *logging.Logger) (config.NodeCredentials, join.ClusterConfig, error) {
+// joinServer gets the node's credentials (a kubeconfig pointing at apiURL)
+// and the cluster's values from the server. A node that joined before
+// renews them with its own client certificate and needs no token; a new
+// node joins with the token. A server that cannot be reached is tried again
+// with back-off; meanwhile a node that joined before runs on what it has,
+// so its pods keep running. A refusal (wrong token, CA, or a node name
+// taken) ends it.
+func joinServer(ctx context.Context, p paths.Paths, serverURL, apiURL, token string, ao *config.AgentOptions, log *logging.Logger) (config.NodeCredentials, join.ClusterConfig, join.NodeRequest, error) {
 	var none join.ClusterConfig
+	var req join.NodeRequest
+	fail := func(err error) (config.NodeCredentials, join.ClusterConfig, join.NodeRequest, error) {
+		return config.NodeCredentials{}, none, req, err
+	}
 	password, err := nodePassword(filepath.Join(p.AgentDir, "node-password"))
 	if err != nil {
-		return config.NodeCredentials{}, none, err
+		return fail(err)
 	}
 	pre, err := ao.Agent(clusterValues(none, false, 0))
 	if err != nil {
-		return config.NodeCredentials{}, none, err
+		return fail(err)
 	}
-	hostname, _ := os.Hostname()
-	req := join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: []string{pre.NodeIP.String()}, Hostname: hostname}
+	req = join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: []string{pre.NodeIP.String()}}
 	clusterFile := filepath.Join(p.AgentTLSDir, "cluster.json")
+	saved, savedErr := savedCluster(p.AgentTLSDir, clusterFile)
+	if savedErr != nil && token == "" {
+		return fail(errors.New("no join token: give --token (or KUBOX_TOKEN, or --token-file) for the node's first join; the server keeps it in <data-dir>/server/token"))
+	}
+	renewer := &join.Renewer{Dir: p.AgentTLSDir, ServerURL: serverURL, APIURL: apiURL, Request: req}
 	delay := time.Second
 	for {
-		b, err := join.Join(ctx, serverURL, token, req, join.JoinOptions{})
-		if err == nil {
+		var b *join.NodeBundle
+		if savedErr == nil {
+			b, err = renewer.RenewNow(ctx)
+			if errors.Is(err, join.ErrRefused) {
+				if token == "" {
+					return fail(fmt.Errorf("%w; give a join token (--token) to join again", err))
+				}
+				log.Warnf("the server refused the node's saved credentials (%v): joining again with the token", err)
+				savedErr = err
+				continue
+			}
+		} else if b, err = join.Join(ctx, serverURL, token, req, join.JoinOptions{}); err == nil {
 			if b.TrustedOnFirstUse {
 				log.Warnf("the token does not pin the server's CA: trusted the CA %s served on first use; use the full token (K1…::…) to rule out a man in the middle", serverURL)
 			}
-			creds, err := join.WriteBundle(p.AgentTLSDir, apiURL, b)
-			if err != nil {
-				return creds, none, err
+			if _, err := join.WriteBundle(p.AgentTLSDir, apiURL, b); err != nil {
+				return fail(err)
 			}
+		}
+		if err == nil {
 			data, _ := json.Marshal(b.Cluster)
 			if err := os.WriteFile(clusterFile, data, 0o600); err != nil {
-				return creds, none, err
+				return fail(err)
 			}
 			log.Infof("joined %s as node %s", serverURL, req.NodeName)
-			return creds, b.Cluster, nil
+			return config.NodeCredentialsIn(p.AgentTLSDir), b.Cluster, req, nil
 		}
-		if errors.Is(err, join.ErrCAMismatch) || errors.Is(err, join.ErrUnauthorized) || errors.Is(err, join.ErrNodeNameTaken) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return config.NodeCredentials{}, none, nil
-			}
-			return config.NodeCredentials{}, none, err
+		if ctx.Err() != nil {
+			return fail(nil)
 		}
-		if data, rerr := os.ReadFile(clusterFile); rerr == nil {
-			var cluster join.ClusterConfig
-			if json.Unmarshal(data, &cluster) == nil {
-				log.Warnf("cannot reach %s (%v): starting with the credentials of the last join; the node reconnects by itself", serverURL, err)
-				return agentCreds(p.AgentTLSDir), cluster, nil
-			}
+		if errors.Is(err, join.ErrCAMismatch) || errors.Is(err, join.ErrUnauthorized) || errors.Is(err, join.ErrNodeNameTaken) {
+			return fail(err)
+		}
+		if savedErr == nil {
+			log.Warnf("cannot reach %s (%v): starting with the credentials of the last join; the node reconnects by itself", serverURL, err)
+			return config.NodeCredentialsIn(p.AgentTLSDir), saved, req, nil
 		}
 		log.Warnf("cannot join yet: %v; retrying in %s", err, delay)
 		select {
 		case <-ctx.Done():
-			return config.NodeCredentials{}, none, nil
+			return fail(nil)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
 }
 
-// agentCreds names the files an earlier join wrote (see join.WriteBundle).
-func agentCreds(dir string) config.NodeCredentials {
-	f := func(name string) string { return filepath.Join(dir, name) }
-	return config.NodeCredentials{
-		ServerCAFile: f("server-ca.crt"), ClientCAFile: f("client-ca.crt"),
-		KubeletKubeconfig: f("kubelet.kubeconfig"), KubeProxyKubeconfig: f("kube-proxy.kubeconfig"),
-		FlannelKubeconfig: f("flannel.kubeconfig"), ServingCert: f("serving-kubelet.crt"), ServingKey: f("serving-kubelet.key"),
+// savedCluster reads what an earlier join left: the cluster's values and
+// the node's credential.
+func savedCluster(dir, clusterFile string) (join.ClusterConfig, error) {
+	var cluster join.ClusterConfig
+	data, err := os.ReadFile(clusterFile)
+	if err != nil {
+		return cluster, err
 	}
+	if err := json.Unmarshal(data, &cluster); err != nil {
+		return cluster, fmt.Errorf("%s: %w", clusterFile, err)
+	}
+	if _, err := os.Stat(config.NodeCredentialsIn(dir).Credential); err != nil {
+		return cluster, err
+	}
+	return cluster, nil
 }
 
 // nodePassword is this machine's proof that it owns its node name: made

@@ -57,6 +57,8 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.DatastoreKeyFile, Usage: "client key for the datastore"},
 			&ucli.DurationFlag{Name: "datastore-compact-interval", Value: config.DefaultCompactInterval, Destination: &o.DatastoreCompactInterval,
 				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
+			&ucli.DurationFlag{Name: "node-cert-validity", Value: config.DefaultNodeCertValidity, Destination: &o.NodeCertValidity,
+				Usage: "how long joining nodes' certificates are valid; nodes renew them when two thirds have passed"},
 			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
@@ -92,6 +94,7 @@ func serverCommand() *ucli.Command {
 				if node, err = ao.Agent(cfg); err != nil {
 					return err
 				}
+				cfg.NodeName = node.NodeName
 			}
 			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
 			log.InstallGlobal()

@@ -133,13 +133,28 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 	return a, nil
 }
 
-// NodeCredentials are the files a node needs from its server.
+// NodeCredentials are the files a node needs from its server. The node has
+// one identity, system:node:<name>: the kubelet, kube-proxy, flannel and
+// kubox's own node controllers all use Kubeconfig, so the Node authorizer
+// and NodeRestriction keep each of them to its own node.
 type NodeCredentials struct {
-	ServerCAFile        string // verifies the API server
-	ClientCAFile        string // the kubelet accepts clients it signed
-	KubeletKubeconfig   string // system:node:<name>
-	KubeProxyKubeconfig string // system:kube-proxy
-	FlannelKubeconfig   string // system:kubox-flannel
-	ServingCert         string // the kubelet's serving certificate
-	ServingKey          string
+	ServerCAFile string // verifies the API server
+	ClientCAFile string // the kubelet accepts clients it signed
+	Credential   string // client certificate and key in one file: system:node:<name>
+	Kubeconfig   string // names Credential, so a renewed one is picked up while running
+	ServingCert  string // the kubelet's serving certificate, from the kubelet CA
+	ServingKey   string
+}
+
+// NodeCredentialsIn names the credential files of a node kept in dir.
+func NodeCredentialsIn(dir string) NodeCredentials {
+	f := func(name string) string { return filepath.Join(dir, name) }
+	return NodeCredentials{
+		ServerCAFile: f("server-ca.crt"),
+		ClientCAFile: f("client-ca.crt"),
+		Credential:   f("client-node.pem"),
+		Kubeconfig:   f("node.kubeconfig"),
+		ServingCert:  f("serving-kubelet.crt"),
+		ServingKey:   f("serving-kubelet.key"),
+	}
 }

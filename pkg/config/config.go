@@ -58,13 +58,16 @@ type ServerOptions struct {
 	// DatastoreCompactInterval is how often kine compacts old revisions
 	// (SQLite, Postgres, MySQL); 0 means the default of 5 minutes.
 	DatastoreCompactInterval time.Duration
-	APIServerArgs            []string
-	ControllerArgs           []string
-	SchedulerArgs            []string
-	Debug                    bool
-	Verbosity                int
-	RunDir                   string
-	Disable                  []string
+	// NodeCertValidity is how long joining nodes' certificates are valid;
+	// 0 means DefaultNodeCertValidity.
+	NodeCertValidity time.Duration
+	APIServerArgs    []string
+	ControllerArgs   []string
+	SchedulerArgs    []string
+	Debug            bool
+	Verbosity        int
+	RunDir           string
+	Disable          []string
 }
 
 // Addons are the built-in add-ons --disable can turn off.
@@ -93,6 +96,12 @@ type Server struct {
 	// FlannelBackend is the cluster's pod network backend, handed to
 	// joining agents (the server's own node takes it from its options).
 	FlannelBackend string
+	// NodeCertValidity is how long the certificates of joining nodes are
+	// valid; they renew them when two thirds have passed.
+	NodeCertValidity time.Duration
+	// NodeName is the server's own node, "" with --disable-agent: no
+	// joining node may take it.
+	NodeName string
 }
 
 // ExtraArgs are the user's escape hatch: upstream flags (without the leading
@@ -118,6 +127,14 @@ type Datastore struct {
 // DefaultCompactInterval is kine's compaction period unless
 // --datastore-compact-interval says otherwise.
 const DefaultCompactInterval = 5 * time.Minute
+
+// DefaultNodeCertValidity is how long joining nodes' certificates are valid
+// unless --node-cert-validity says otherwise; MinNodeCertValidity leaves a
+// node time to renew.
+const (
+	DefaultNodeCertValidity = 365 * 24 * time.Hour
+	MinNodeCertValidity     = time.Minute
+)
 
 // Kind names the datastore backend.
 func (d Datastore) Kind() string {
@@ -200,6 +217,12 @@ func (o ServerOptions) Server() (*Server, error) {
 	}
 	if o.DatastoreCompactInterval < 0 {
 		return nil, fmt.Errorf("invalid --datastore-compact-interval %s: must be positive, e.g. 5m", o.DatastoreCompactInterval)
+	}
+	switch s.NodeCertValidity = o.NodeCertValidity; {
+	case s.NodeCertValidity == 0:
+		s.NodeCertValidity = DefaultNodeCertValidity
+	case s.NodeCertValidity < MinNodeCertValidity:
+		return nil, fmt.Errorf("invalid --node-cert-validity %s: must be at least %s, e.g. 8760h for a year", o.NodeCertValidity, MinNodeCertValidity)
 	}
 	if s.BindAddress, err = parseIP("--bind-address", o.BindAddress, "0.0.0.0"); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ const (
 	pathPrefix  = "/v1-kubox/"
 	cacertsPath = pathPrefix + "cacerts" // GET, no authentication: the CA bundle PEM
 	nodePath    = pathPrefix + "node"    // POST, bearer token: a NodeRequest for a NodeBundle
+	renewPath   = pathPrefix + "renew"   // POST, the node's client certificate: the same, with no token
 )
 
 // NodeRequest is what an agent sends to join.
@@ -15,10 +16,9 @@ type NodeRequest struct {
 	// join with a node name owns it, and only its password gets that name's
 	// certificates again.
 	NodePassword string `json:"nodePassword"`
-	// Addresses are the node's IPs, for the kubelet's serving certificate.
+	// Addresses are the node's IPs, for the kubelet's serving certificate;
+	// the server refuses its own and other nodes' addresses.
 	Addresses []string `json:"addresses"`
-	// Hostname, if a valid DNS name, is added to the serving certificate.
-	Hostname string `json:"hostname,omitempty"`
 }
 
 // KeyPair is a PEM certificate and its PEM private key.
@@ -29,13 +29,11 @@ type KeyPair struct {
 
 // NodeBundle is everything a joining node gets from the server.
 type NodeBundle struct {
-	CABundle  string        `json:"caBundle"`  // verifies the API server
-	ClientCA  string        `json:"clientCA"`  // the kubelet accepts clients it signed
-	Kubelet   KeyPair       `json:"kubelet"`   // system:node:<name>, O=system:nodes
-	Serving   KeyPair       `json:"serving"`   // the kubelet's serving certificate
-	KubeProxy KeyPair       `json:"kubeProxy"` // system:kube-proxy
-	Flannel   KeyPair       `json:"flannel"`   // flannel and local storage: system:kubox-flannel
-	Cluster   ClusterConfig `json:"cluster"`
+	CABundle string        `json:"caBundle"` // verifies the API server
+	ClientCA string        `json:"clientCA"` // the kubelet accepts clients it signed
+	Node     KeyPair       `json:"node"`     // system:node:<name>, O=system:nodes: every node component's identity
+	Serving  KeyPair       `json:"serving"`  // the kubelet's serving certificate, from the kubelet CA
+	Cluster  ClusterConfig `json:"cluster"`
 
 	// TrustedOnFirstUse is set by Join when the token held no CA hash, so the
 	// CA was taken on trust; the caller should warn and show the full token.

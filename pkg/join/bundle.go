@@ -1,6 +1,7 @@
 package join
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,51 +10,45 @@ import (
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
-// WriteBundle writes b into dir (created 0700): the CAs, every certificate
-// and key, and kubeconfigs for the kubelet, kube-proxy and flannel pointing
-// at serverURL, all mode 0600. The names match those of the server's own
-// node, so an agent's directory looks the same.
+// legacyFiles are credentials of earlier versions: separate kube-proxy and
+// flannel identities, and kubeconfigs that embedded their certificates.
+var legacyFiles = []string{
+	"kubelet.kubeconfig", "kube-proxy.kubeconfig", "flannel.kubeconfig",
+	"client-kubelet.crt", "client-kubelet.key", "client-kube-proxy.crt", "client-kube-proxy.key",
+	"client-flannel.crt", "client-flannel.key",
+}
+
+// WriteBundle writes b into dir (created 0700): the CAs, the node's
+// credential, the kubelet's serving pair and a kubeconfig naming the
+// credential and pointing at serverURL, all mode 0600. Each file is
+// replaced atomically, so components that reload them while running never
+// see half of one. The names match those of the server's own node.
 func WriteBundle(dir, serverURL string, b *NodeBundle) (config.NodeCredentials, error) {
-	f := func(name string) string { return filepath.Join(dir, name) }
-	creds := config.NodeCredentials{
-		ServerCAFile:        f("server-ca.crt"),
-		ClientCAFile:        f("client-ca.crt"),
-		KubeletKubeconfig:   f("kubelet.kubeconfig"),
-		KubeProxyKubeconfig: f("kube-proxy.kubeconfig"),
-		FlannelKubeconfig:   f("flannel.kubeconfig"),
-		ServingCert:         f("serving-kubelet.crt"),
-		ServingKey:          f("serving-kubelet.key"),
-	}
+	creds := config.NodeCredentialsIn(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return creds, fmt.Errorf("creating the node certificate directory %s: %w", dir, err)
 	}
-	type file struct{ path, data string }
-	files := []file{
+	// The serving key goes first: the kubelet reloads the pair when the
+	// certificate changes, and a new certificate must find its key there.
+	for _, fl := range []struct{ path, data string }{
 		{creds.ServerCAFile, b.CABundle},
 		{creds.ClientCAFile, b.ClientCA},
-		{creds.ServingCert, b.Serving.Cert},
 		{creds.ServingKey, b.Serving.Key},
-	}
-	clients := []struct {
-		pair          KeyPair
-		cert, key, kc string
-	}{
-		{b.Kubelet, f("client-kubelet.crt"), f("client-kubelet.key"), creds.KubeletKubeconfig},
-		{b.KubeProxy, f("client-kube-proxy.crt"), f("client-kube-proxy.key"), creds.KubeProxyKubeconfig},
-		{b.Flannel, f("client-flannel.crt"), f("client-flannel.key"), creds.FlannelKubeconfig},
-	}
-	for _, c := range clients {
-		files = append(files, file{c.cert, c.pair.Cert}, file{c.key, c.pair.Key})
-	}
-	for _, fl := range files {
+		{creds.ServingCert, b.Serving.Cert},
+	} {
 		if err := writeFile(fl.path, []byte(fl.data)); err != nil {
 			return creds, err
 		}
 	}
-	// The kubeconfigs embed the pairs just written.
-	for _, c := range clients {
-		if err := pki.WriteKubeconfig(c.kc, serverURL, []byte(b.CABundle), c.cert, c.key, 0o600); err != nil {
-			return creds, err
+	if err := pki.WriteCredential(creds.Credential, []byte(b.Node.Cert), []byte(b.Node.Key)); err != nil {
+		return creds, err
+	}
+	if err := pki.WriteKubeconfigForCredential(creds.Kubeconfig, serverURL, []byte(b.CABundle), creds.Credential); err != nil {
+		return creds, err
+	}
+	for _, name := range legacyFiles {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return creds, fmt.Errorf("removing an old credential: %w", err)
 		}
 	}
 	return creds, nil

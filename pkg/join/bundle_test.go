@@ -22,7 +22,7 @@ func TestWriteBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{creds.ServerCAFile, creds.ClientCAFile, creds.ServingCert, creds.ServingKey,
-		creds.KubeletKubeconfig, creds.KubeProxyKubeconfig, creds.FlannelKubeconfig} {
+		creds.Credential, creds.Kubeconfig} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)
@@ -37,14 +37,17 @@ func TestWriteBundle(t *testing.T) {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
 	}
-	cfg, err := clientcmd.LoadFromFile(creds.KubeletKubeconfig)
+	cfg, err := clientcmd.LoadFromFile(creds.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cluster, user := cfg.Clusters["default"], cfg.AuthInfos["default"]
 	if cluster.Server != ts.url || string(cluster.CertificateAuthorityData) != b.CABundle ||
-		string(user.ClientCertificateData) != b.Kubelet.Cert || string(user.ClientKeyData) != b.Kubelet.Key {
-		t.Error("kubelet kubeconfig does not hold the server, the CA and the kubelet's pair")
+		user.ClientCertificate != creds.Credential || user.ClientKey != creds.Credential {
+		t.Error("node kubeconfig does not hold the server and the CA, and name the credential file")
+	}
+	if got, _ := os.ReadFile(creds.Credential); string(got) != b.Node.Cert+b.Node.Key {
+		t.Error("the credential file does not hold the node's certificate and key")
 	}
 	if got, _ := os.ReadFile(creds.ServingKey); string(got) != b.Serving.Key {
 		t.Error("serving key not written")

@@ -21,6 +21,9 @@ var (
 	ErrCAMismatch    = errors.New("the server's CA does not match the token's hash: check --server and --token; refusing to join")
 	ErrUnauthorized  = errors.New("token rejected")
 	ErrNodeNameTaken = errors.New("node name taken")
+	// ErrRefused is a renewal the server will not grant: the node must
+	// join again with a token.
+	ErrRefused = errors.New("refused")
 )
 
 // JoinOptions tune Join; the zero value is ready to use.
@@ -82,13 +85,12 @@ func parseServerURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-// roundTrip sends req over TLS verified by roots, or unverified for nil
-// roots, and reads the whole answer.
-func roundTrip(req *http.Request, base string, roots *x509.CertPool, timeout time.Duration) (*http.Response, []byte, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if roots == nil {
+// roundTrip sends req over TLS with tlsConfig, or unverified for a nil one,
+// and reads the whole answer.
+func roundTrip(req *http.Request, base string, tlsConfig *tls.Config, timeout time.Duration) (*http.Response, []byte, error) {
+	if tlsConfig == nil {
 		// Only for the CA bundle, which is checked against the token's hash.
-		tlsConfig.InsecureSkipVerify = true
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
 	}
 	client := &http.Client{
 		Timeout:   timeout,
@@ -123,28 +125,40 @@ func fetchCABundle(ctx context.Context, base string, timeout time.Duration) ([]b
 }
 
 func postNode(ctx context.Context, base string, roots *x509.CertPool, secret string, nr NodeRequest, timeout time.Duration) (*NodeBundle, error) {
-	data, err := json.Marshal(nr)
+	req, err := newNodeRequest(ctx, base+nodePath, nr)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+nodePath, bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, body, err := roundTrip(req, base, roots, timeout)
+	resp, body, err := roundTrip(req, base, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}, timeout)
 	if err != nil {
 		return nil, err
 	}
 	switch resp.StatusCode {
-	case http.StatusOK:
 	case http.StatusUnauthorized:
 		return nil, &serverError{base, ErrUnauthorized, firstLine(body)}
 	case http.StatusForbidden:
 		return nil, &serverError{base, ErrNodeNameTaken, firstLine(body)}
-	default:
-		return nil, fmt.Errorf("%s refused to join the node (%s): %s", base, resp.Status, firstLine(body))
+	}
+	return decodeBundle(base, resp, body)
+}
+
+func newNodeRequest(ctx context.Context, url string, nr NodeRequest) (*http.Request, error) {
+	data, err := json.Marshal(nr)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+func decodeBundle(base string, resp *http.Response, body []byte) (*NodeBundle, error) {
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s refused the node (%s): %s", base, resp.Status, firstLine(body))
 	}
 	var b NodeBundle
 	if err := json.Unmarshal(body, &b); err != nil {
@@ -152,16 +166,45 @@ func postNode(ctx context.Context, base string, roots *x509.CertPool, secret str
 	}
 	for _, f := range []struct{ what, v string }{
 		{"CA bundle", b.CABundle}, {"client CA", b.ClientCA},
-		{"kubelet certificate", b.Kubelet.Cert}, {"kubelet key", b.Kubelet.Key},
+		{"node certificate", b.Node.Cert}, {"node key", b.Node.Key},
 		{"serving certificate", b.Serving.Cert}, {"serving key", b.Serving.Key},
-		{"kube-proxy certificate", b.KubeProxy.Cert}, {"kube-proxy key", b.KubeProxy.Key},
-		{"flannel certificate", b.Flannel.Cert}, {"flannel key", b.Flannel.Key},
 	} {
 		if f.v == "" {
 			return nil, fmt.Errorf("%s sent a node bundle without the %s", base, f.what)
 		}
 	}
 	return &b, nil
+}
+
+// Renew asks the server for new certificates with the node's own client
+// certificate (no token), over TLS verified by caBundle, the server CA
+// bundle the node got when it joined.
+func Renew(ctx context.Context, serverURL string, caBundle []byte, cred tls.Certificate, nr NodeRequest, opts JoinOptions) (*NodeBundle, error) {
+	base, err := parseServerURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caBundle) {
+		return nil, errors.New("the saved server CA bundle holds no certificate: join again with a token")
+	}
+	req, err := newNodeRequest(ctx, base+renewPath, nr)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{cred}}
+	resp, body, err := roundTrip(req, base, tlsConfig, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, &serverError{base, ErrRefused, firstLine(body)}
+	}
+	return decodeBundle(base, resp, body)
 }
 
 // serverError carries the server's own line, which says what is wrong better

@@ -30,14 +30,15 @@ import (
 // testServer is a join Server behind a real TLS listener whose certificate
 // the server CA signed for 127.0.0.1 only, in front of a fallback handler.
 type testServer struct {
-	url      string
-	secret   string
-	caBundle []byte
-	serverCA *pki.CA
-	clientCA *pki.CA
-	client   *fake.Clientset
-	cluster  ClusterConfig
-	srv      *Server
+	url       string
+	secret    string
+	caBundle  []byte
+	serverCA  *pki.CA
+	clientCA  *pki.CA
+	kubeletCA *pki.CA
+	client    *fake.Clientset
+	cluster   ClusterConfig
+	srv       *Server
 
 	mu       sync.Mutex
 	fallback []string // paths the fallback handler saw
@@ -56,19 +57,25 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kubeletCA, err := pki.LoadOrCreateCA(filepath.Join(dir, "kubelet-ca.crt"), filepath.Join(dir, "kubelet-ca.key"), "test-kubelet-ca", 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	secret, err := pki.NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := &testServer{
-		secret: secret, caBundle: serverCA.CertPEM, serverCA: serverCA, clientCA: clientCA,
+		secret: secret, caBundle: serverCA.CertPEM, serverCA: serverCA, clientCA: clientCA, kubeletCA: kubeletCA,
 		client: fake.NewClientset(),
 		cluster: ClusterConfig{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10",
 			ClusterDomain: "cluster.local", FlannelBackend: "vxlan", ServerURLs: []string{"https://10.0.0.1:6443"}},
 	}
 	ts.srv, err = NewServer(ServerConfig{
-		CABundle: ts.caBundle, ClientCA: clientCA, ServerCA: serverCA, Secret: secret,
+		CABundle: ts.caBundle, ClientCA: clientCA, KubeletCA: kubeletCA, Secret: secret,
 		Client: ts.client, Cluster: ts.cluster, Log: logging.New(io.Discard, 0, false),
+		ReservedNames: []string{"kubernetes.default.svc", "server-0"}, ReservedIPs: []net.IP{net.ParseIP("10.0.0.1")},
+		FailureLimit: failureLimit,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +106,9 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(handler)
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	// As the API server does: client certificates are asked for, and
+	// checked by whoever reads them.
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes the tests fail on purpose
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
@@ -116,7 +125,7 @@ func (ts *testServer) postCount() int {
 }
 
 func nodeRequest(name, password string) NodeRequest {
-	return NodeRequest{NodeName: name, NodePassword: password, Addresses: []string{"10.0.0.7"}, Hostname: "Box-7"}
+	return NodeRequest{NodeName: name, NodePassword: password, Addresses: []string{"10.0.0.7"}}
 }
 
 func parseCert(t *testing.T, certPEM string) *x509.Certificate {
@@ -164,24 +173,19 @@ func TestJoinWithFullToken(t *testing.T) {
 		t.Errorf("cluster config = %+v, want %+v", b.Cluster, ts.cluster)
 	}
 
-	kubelet := verify(t, b.Kubelet, ts.clientCA, x509.ExtKeyUsageClientAuth)
-	if kubelet.Subject.CommonName != "system:node:node-1" || !slices.Equal(kubelet.Subject.Organization, []string{"system:nodes"}) {
-		t.Errorf("kubelet subject = %s", kubelet.Subject)
+	node := verify(t, b.Node, ts.clientCA, x509.ExtKeyUsageClientAuth)
+	if node.Subject.CommonName != "system:node:node-1" || !slices.Equal(node.Subject.Organization, []string{"system:nodes"}) {
+		t.Errorf("node subject = %s", node.Subject)
 	}
-	serving := verify(t, b.Serving, ts.serverCA, x509.ExtKeyUsageServerAuth)
-	for _, name := range []string{"node-1", "box-7"} {
-		if err := serving.VerifyHostname(name); err != nil {
-			t.Errorf("serving certificate: %v", err)
-		}
+	serving := verify(t, b.Serving, ts.kubeletCA, x509.ExtKeyUsageServerAuth)
+	if !slices.Equal(serving.DNSNames, []string{"node-1"}) || len(serving.IPAddresses) != 1 || !serving.IPAddresses[0].Equal(net.ParseIP("10.0.0.7")) {
+		t.Errorf("serving certificate for %v %v, want node-1 and 10.0.0.7 only", serving.DNSNames, serving.IPAddresses)
 	}
-	if err := serving.VerifyHostname("10.0.0.7"); err != nil {
-		t.Errorf("serving certificate: %v", err)
-	}
-	if proxy := verify(t, b.KubeProxy, ts.clientCA, x509.ExtKeyUsageClientAuth); proxy.Subject.CommonName != "system:kube-proxy" {
-		t.Errorf("kube-proxy subject = %s", proxy.Subject)
-	}
-	if fl := verify(t, b.Flannel, ts.clientCA, x509.ExtKeyUsageClientAuth); fl.Subject.CommonName != FlannelUser {
-		t.Errorf("flannel subject = %s", fl.Subject)
+	// Nothing a node gets passes as a server to clients of the server CA.
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.serverCA.Cert)
+	if _, err := serving.Verify(x509.VerifyOptions{Roots: roots}); err == nil {
+		t.Error("the kubelet serving certificate verifies against the server CA")
 	}
 
 	rec, err := ts.client.CoreV1().Secrets("kube-system").Get(context.Background(), "node-1.node-password.kubox", metav1.GetOptions{})
@@ -250,7 +254,7 @@ func TestJoinWrongSecret(t *testing.T) {
 	ts := newTestServer(t)
 	wrong := FullToken(strings.Repeat("e", 64), ts.caBundle)
 	_, err := Join(context.Background(), ts.url, wrong, nodeRequest("node-1", "pw"), JoinOptions{})
-	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "token rejected: the secret is not this server's") {
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "token rejected: this server does not know the token") {
 		t.Fatalf("err = %v, want ErrUnauthorized with the server's reason", err)
 	}
 	if !strings.HasPrefix(err.Error(), ts.url+": ") {
@@ -285,9 +289,15 @@ func TestJoinBootstrapToken(t *testing.T) {
 	id, _, _ := strings.Cut(bt, ".")
 
 	// Wrong secret for an existing id.
-	_, err = Join(ctx, ts.url, FullToken(id+".0000000000000000", ts.caBundle), nodeRequest("node-2", "pw"), JoinOptions{})
-	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "wrong secret for bootstrap token "+id) {
-		t.Fatalf("wrong bootstrap secret: err = %v", err)
+	_, wrongSecret := Join(ctx, ts.url, FullToken(id+".0000000000000000", ts.caBundle), nodeRequest("node-2", "pw"), JoinOptions{})
+	if !errors.Is(wrongSecret, ErrUnauthorized) || !strings.Contains(wrongSecret.Error(), "does not know the token") {
+		t.Fatalf("wrong bootstrap secret: err = %v", wrongSecret)
+	}
+	// An unknown id gets the very same answer: nothing tells a guesser
+	// which ids exist.
+	_, unknown := Join(ctx, ts.url, FullToken("zzzzzz.0000000000000000", ts.caBundle), nodeRequest("node-2", "pw"), JoinOptions{})
+	if unknown == nil || unknown.Error() != wrongSecret.Error() {
+		t.Fatalf("unknown token id: err = %v, want the same as for a wrong secret (%v)", unknown, wrongSecret)
 	}
 
 	// Expired.
@@ -310,7 +320,7 @@ func TestJoinBootstrapToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Join(ctx, ts.url, FullToken(bt, ts.caBundle), nodeRequest("node-2", "pw"), JoinOptions{})
-	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "does not exist") {
+	if !errors.Is(err, ErrUnauthorized) || err.Error() != wrongSecret.Error() {
 		t.Fatalf("deleted bootstrap token: err = %v", err)
 	}
 }
@@ -366,11 +376,11 @@ func TestNodePassword(t *testing.T) {
 		t.Fatalf("join after the record was deleted: %v", err)
 	}
 
-	// A Node with no record, such as the server's own, is not handed out.
-	if _, err := ts.client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "server-0"}}, metav1.CreateOptions{}); err != nil {
+	// A Node with no record, such as one registered by hand, is not handed out.
+	if _, err := ts.client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "old-node"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := join("server-0", "pw"); !errors.Is(err, ErrNodeNameTaken) || !strings.Contains(err.Error(), "delete the node server-0") {
+	if err := join("old-node", "pw"); !errors.Is(err, ErrNodeNameTaken) || !strings.Contains(err.Error(), "delete the node old-node") {
 		t.Fatalf("name of a Node without a record: err = %v", err)
 	}
 }
@@ -393,6 +403,10 @@ func TestNodeRequestValidation(t *testing.T) {
 		{"long password", "Bearer " + ts.secret, `{"nodeName":"n","nodePassword":"` + strings.Repeat("p", 73) + `","addresses":["10.0.0.1"]}`, 400, "longer than 72 bytes"},
 		{"no address", "Bearer " + ts.secret, `{"nodeName":"n","nodePassword":"p"}`, 400, "no node address"},
 		{"bad address", "Bearer " + ts.secret, `{"nodeName":"n","nodePassword":"p","addresses":["box"]}`, 400, `invalid node address "box"`},
+		{"loopback address", "Bearer " + ts.secret, `{"nodeName":"n","nodePassword":"p","addresses":["127.0.0.1"]}`, 400, `must reach it from other machines`},
+		{"the server's address", "Bearer " + ts.secret, `{"nodeName":"n","nodePassword":"p","addresses":["10.0.0.1"]}`, 403, `node address 10.0.0.1 is the server's`},
+		{"the API's name", "Bearer " + ts.secret, `{"nodeName":"kubernetes.default.svc","nodePassword":"p","addresses":["10.0.0.5"]}`, 403, `is the server's`},
+		{"the server's node", "Bearer " + ts.secret, `{"nodeName":"server-0","nodePassword":"p","addresses":["10.0.0.5"]}`, 403, `is the server's`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", nodePath, strings.NewReader(c.body))

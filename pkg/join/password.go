@@ -78,3 +78,17 @@ func checkPassword(rec *corev1.Secret, name, password string) error {
 		"node name %s is already registered by another machine: pick another --node-name, or delete the node and the secret kube-system/%s%s",
 		name, name, passwordSuffix)}
 }
+
+// checkNodePassword requires the name's record and its password: a node
+// renewing its certificates is still the machine that joined.
+func (s *Server) checkNodePassword(ctx context.Context, name, password string) error {
+	rec, err := s.cfg.Client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, name+passwordSuffix, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &httpError{http.StatusForbidden, fmt.Sprintf(
+			"node %s has no password record on this server (kube-system/%s%s was deleted): join again with a token", name, name, passwordSuffix)}
+	}
+	if err != nil {
+		return internal("reading the password record of node %s: %v", name, err)
+	}
+	return checkPassword(rec, name, password)
+}

@@ -9,11 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -24,37 +28,49 @@ import (
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
-// FlannelUser is the identity of every node's flannel and local storage
-// controller; the server's RBAC binds it (pkg/server FlannelUser).
-const FlannelUser = "system:kubox-flannel"
-
 // maxRequestBytes bounds a join request; a real one is a few hundred bytes.
 const maxRequestBytes = 64 << 10
 
 // ServerConfig is what a Server hands out and checks tokens against.
 type ServerConfig struct {
 	CABundle []byte  // server CA bundle PEM: verifies the API; its hash is in the token
-	ClientCA *pki.CA // signs the node's client certificates
-	ServerCA *pki.CA // signs the kubelet's serving certificate
-	Secret   string  // the main secret (the bare content of <data-dir>/server/token)
+	ClientCA *pki.CA // signs the node's client certificate, and verifies it on renewal
+	// KubeletCA signs kubelets' serving certificates and nothing else: no
+	// certificate a node gets is valid for the API server or any other
+	// client that trusts the server CA.
+	KubeletCA *pki.CA
+	Secret    string // the main secret (the bare content of <data-dir>/server/token)
 	// Client reads bootstrap tokens, Nodes and node password records.
 	Client  kubernetes.Interface
 	Cluster ClusterConfig
-	Log     *logging.Logger
+	// ReservedNames and ReservedIPs are the server's: the names and addresses
+	// of the API and the server's own node. No joining node gets them.
+	ReservedNames []string
+	ReservedIPs   []net.IP
+	// CertValidity is how long a node's certificates are valid; 0 means
+	// 365 days. Nodes renew them when two thirds have passed.
+	CertValidity time.Duration
+	// FailureLimit failed attempts from one address within FailureWindow
+	// make it wait until the window ends (429). 0 means 10 per minute.
+	FailureLimit  int
+	FailureWindow time.Duration
+	Log           *logging.Logger
 }
 
 // Server serves the join routes.
 type Server struct {
 	cfg       ServerConfig
 	secretSum [sha256.Size]byte
+	clientCAs *x509.CertPool
+	failures  *limiter
 	mux       *http.ServeMux
 }
 
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg ServerConfig) (*Server, error) {
 	switch {
-	case cfg.ClientCA == nil || cfg.ServerCA == nil:
-		return nil, errors.New("join server: the client CA and the server CA are required")
+	case cfg.ClientCA == nil || cfg.KubeletCA == nil:
+		return nil, errors.New("join server: the client CA and the kubelet CA are required")
 	case cfg.Client == nil:
 		return nil, errors.New("join server: a Kubernetes client is required")
 	case cfg.Log == nil:
@@ -64,9 +80,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	case !x509.NewCertPool().AppendCertsFromPEM(cfg.CABundle):
 		return nil, errors.New("join server: the CA bundle holds no PEM certificate")
 	}
-	s := &Server{cfg: cfg, secretSum: sha256.Sum256([]byte(cfg.Secret)), mux: http.NewServeMux()}
+	if cfg.FailureLimit <= 0 {
+		cfg.FailureLimit = 10
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = time.Minute
+	}
+	s := &Server{cfg: cfg, secretSum: sha256.Sum256([]byte(cfg.Secret)), clientCAs: x509.NewCertPool(),
+		failures: newLimiter(cfg.FailureLimit, cfg.FailureWindow), mux: http.NewServeMux()}
+	s.clientCAs.AddCert(cfg.ClientCA.Cert)
 	s.mux.HandleFunc("GET "+cacertsPath, s.serveCACerts)
 	s.mux.HandleFunc("POST "+nodePath, s.serveNode)
+	s.mux.HandleFunc("POST "+renewPath, s.serveRenew)
 	return s, nil
 }
 
@@ -90,18 +115,52 @@ func (s *Server) serveCACerts(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) serveNode(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	who, err := s.authenticate(ctx, r.Header.Get("Authorization"))
+	s.serve(w, r, func(r *http.Request) (string, error) {
+		return s.authenticate(r.Context(), r.Header.Get("Authorization"))
+	}, func(ctx context.Context, _ string, req NodeRequest) error {
+		return s.claimNodeName(ctx, req.NodeName, req.NodePassword)
+	}, "joined with ")
+}
+
+// serveRenew hands a joined node new certificates for its client
+// certificate: no token is needed once a node has joined.
+func (s *Server) serveRenew(w http.ResponseWriter, r *http.Request) {
+	s.serve(w, r, s.nodeOfClient, func(ctx context.Context, name string, req NodeRequest) error {
+		if req.NodeName != name {
+			return &httpError{http.StatusForbidden, fmt.Sprintf("node %s may renew only its own certificates, not node %s's", name, req.NodeName)}
+		}
+		return s.checkNodePassword(ctx, name, req.NodePassword)
+	}, "renewed its certificates as ")
+}
+
+// serve runs what both routes share: a source that failed too often waits;
+// authenticate says who asks (its failures count against the source); the
+// request is decoded and admitted; the node's certificates are issued.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, authenticate func(*http.Request) (string, error),
+	admit func(ctx context.Context, who string, req NodeRequest) error, what string) {
+	if s.throttled(w, r) {
+		return
+	}
+	who, err := authenticate(r)
+	if err != nil {
+		s.failures.fail(sourceOf(r), time.Now())
+		s.fail(w, r, err)
+		return
+	}
+	req, err := s.decodeNodeRequest(w, r)
+	if err == nil {
+		err = admit(r.Context(), who, req)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	req, err := decodeNodeRequest(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.claimNodeName(ctx, req.NodeName, req.NodePassword); err != nil {
+	s.answer(w, r, req, what+who)
+}
+
+// answer issues the node's certificates once its addresses are its own.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req NodeRequest, what string) {
+	if err := s.checkAddresses(r.Context(), req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -117,7 +176,50 @@ func (s *Server) serveNode(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(data)
-	s.cfg.Log.Infof("node %s joined with %s", req.NodeName, who)
+	s.cfg.Log.Infof("node %s %s", req.NodeName, what)
+}
+
+// throttled answers 429 when the request's source failed too often.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request) bool {
+	wait, ok := s.failures.blocked(sourceOf(r), time.Now())
+	if ok {
+		return false
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.fail(w, r, &httpError{http.StatusTooManyRequests, fmt.Sprintf(
+		"too many failed join attempts from this address: retry in %d s, with a token that is valid on this server", secs)})
+	return true
+}
+
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// nodeOfClient returns the node a request's client certificate names, once
+// it verifies against the client CA.
+func (s *Server) nodeOfClient(r *http.Request) (string, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", &httpError{http.StatusUnauthorized, "no client certificate: renewing needs the node's own certificate; join again with a token if it is lost"}
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return "", &httpError{http.StatusUnauthorized, "the node's client certificate is not valid on this server (" + err.Error() + "): join again with a token"}
+	}
+	name, ok := strings.CutPrefix(leaf.Subject.CommonName, pki.NodeUserPrefix)
+	if !ok || name == "" || !slices.Contains(leaf.Subject.Organization, pki.NodesGroup) {
+		return "", &httpError{http.StatusForbidden, fmt.Sprintf("%s is not a node: only a node renews its certificates here", leaf.Subject.CommonName)}
+	}
+	return name, nil
 }
 
 // httpError is a failure with the status and the one line the agent shows.
@@ -131,6 +233,11 @@ func (e *httpError) Error() string { return e.msg }
 func rejected(format string, args ...any) error {
 	return &httpError{http.StatusUnauthorized, "token rejected: " + fmt.Sprintf(format, args...)}
 }
+
+// unknownToken is the one answer for a token that is not this server's,
+// whether its id is unknown or its secret wrong, so that the answer tells
+// a guesser nothing.
+var unknownToken = rejected("this server does not know the token: copy it again from the server's <data-dir>/server/token, or create one with 'kubox token create'")
 
 func badRequest(format string, args ...any) error {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
@@ -166,7 +273,7 @@ func (s *Server) authenticate(ctx context.Context, header string) (string, error
 	// Comparing digests keeps the time independent of the length, too.
 	sum := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(sum[:], s.secretSum[:]) != 1 {
-		return "", rejected("the secret is not this server's; copy the token again from the server's <data-dir>/server/token")
+		return "", unknownToken
 	}
 	return "the server token", nil
 }
@@ -175,18 +282,17 @@ func (s *Server) checkBootstrap(ctx context.Context, id, tokenSecret string) err
 	name := bootstrapapi.BootstrapTokenSecretPrefix + id
 	sec, err := s.cfg.Client.CoreV1().Secrets(tokenNamespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return rejected("bootstrap token %s does not exist (deleted, or never created on this server)", id)
+		return unknownToken
 	}
 	if err != nil {
 		return internal("reading bootstrap token %s: %v", id, err)
 	}
 	data := sec.Data
+	// The secret is compared before anything else about the token is told.
 	if sec.Type != bootstrapapi.SecretTypeBootstrapToken || sec.DeletionTimestamp != nil ||
-		string(data[bootstrapapi.BootstrapTokenIDKey]) != id {
-		return rejected("bootstrap token %s does not exist (kube-system/%s is not a valid bootstrap token)", id, name)
-	}
-	if subtle.ConstantTimeCompare(data[bootstrapapi.BootstrapTokenSecretKey], []byte(tokenSecret)) != 1 {
-		return rejected("wrong secret for bootstrap token %s", id)
+		string(data[bootstrapapi.BootstrapTokenIDKey]) != id ||
+		subtle.ConstantTimeCompare(data[bootstrapapi.BootstrapTokenSecretKey], []byte(tokenSecret)) != 1 {
+		return unknownToken
 	}
 	if string(data[bootstrapapi.BootstrapTokenUsageAuthentication]) != "true" {
 		return rejected("bootstrap token %s is not for authentication (its %s is not \"true\")", id, bootstrapapi.BootstrapTokenUsageAuthentication)
@@ -207,7 +313,7 @@ func (s *Server) checkBootstrap(ctx context.Context, id, tokenSecret string) err
 // characters of a Kubernetes object name.
 const maxNodeNameLen = validation.DNS1123SubdomainMaxLength - len(passwordSuffix)
 
-func decodeNodeRequest(w http.ResponseWriter, r *http.Request) (NodeRequest, error) {
+func (s *Server) decodeNodeRequest(w http.ResponseWriter, r *http.Request) (NodeRequest, error) {
 	var req NodeRequest
 	body := http.MaxBytesReader(w, r.Body, maxRequestBytes)
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
@@ -222,6 +328,10 @@ func decodeNodeRequest(w http.ResponseWriter, r *http.Request) (NodeRequest, err
 	if len(req.NodeName) > maxNodeNameLen {
 		return req, badRequest("node name %q is too long: use at most %d characters (--node-name)", req.NodeName, maxNodeNameLen)
 	}
+	if slices.ContainsFunc(s.cfg.ReservedNames, func(n string) bool { return strings.EqualFold(n, req.NodeName) }) {
+		return req, &httpError{http.StatusForbidden, fmt.Sprintf(
+			"node name %s is the server's (its own node, or a name of the API server): pick another --node-name", req.NodeName)}
+	}
 	if req.NodePassword == "" {
 		return req, badRequest("bad join request: the node password is empty")
 	}
@@ -232,22 +342,49 @@ func decodeNodeRequest(w http.ResponseWriter, r *http.Request) (NodeRequest, err
 		return req, badRequest("bad join request: no node address; give the node's IP (--node-ip)")
 	}
 	for _, a := range req.Addresses {
-		if net.ParseIP(a) == nil {
+		ip := net.ParseIP(a)
+		if ip == nil {
 			return req, badRequest("invalid node address %q: give an IP address (--node-ip)", a)
 		}
-	}
-	// The hostname only adds a name to the serving certificate; one that is
-	// not a DNS name could never be used to reach the kubelet anyway.
-	req.Hostname = strings.ToLower(req.Hostname)
-	if len(validation.IsDNS1123Subdomain(req.Hostname)) > 0 {
-		req.Hostname = ""
+		if ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() {
+			return req, badRequest("invalid node address %s: a node's address must reach it from other machines (--node-ip)", a)
+		}
+		if slices.ContainsFunc(s.cfg.ReservedIPs, ip.Equal) {
+			return req, &httpError{http.StatusForbidden, fmt.Sprintf(
+				"node address %s is the server's: give the node's own address (--node-ip)", a)}
+		}
 	}
 	return req, nil
 }
 
-// issue signs the node's certificates.
+// checkAddresses refuses an address another Node reports as its own: the
+// kubelet certificate for it would let this node pass as that one.
+func (s *Server) checkAddresses(ctx context.Context, req NodeRequest) error {
+	nodes, err := s.cfg.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return internal("listing nodes: %v", err)
+	}
+	for _, n := range nodes.Items {
+		if n.Name == req.NodeName {
+			continue
+		}
+		for _, na := range n.Status.Addresses {
+			if na.Type != corev1.NodeInternalIP && na.Type != corev1.NodeExternalIP {
+				continue
+			}
+			if slices.Contains(req.Addresses, na.Address) {
+				return &httpError{http.StatusForbidden, fmt.Sprintf(
+					"node address %s is node %s's: give this node's own address (--node-ip), or delete node %s if its machine is gone", na.Address, n.Name, n.Name)}
+			}
+		}
+	}
+	return nil
+}
+
+// issue signs the node's client certificate and its kubelet's serving
+// certificate, for its own name and addresses only.
 func (s *Server) issue(req NodeRequest) (*NodeBundle, error) {
-	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	var ips []net.IP
 	for _, a := range req.Addresses {
 		ips = append(ips, net.ParseIP(a))
 	}
@@ -256,18 +393,13 @@ func (s *Server) issue(req NodeRequest) (*NodeBundle, error) {
 		ClientCA: string(s.cfg.ClientCA.CertPEM),
 		Cluster:  s.cfg.Cluster,
 	}
+	client, serving := pki.NodeSpecs(req.NodeName, ips, s.cfg.CertValidity)
 	now := time.Now()
 	for _, c := range []struct {
 		ca   *pki.CA
 		spec pki.CertSpec
 		out  *KeyPair
-	}{
-		{s.cfg.ClientCA, pki.CertSpec{CommonName: "system:node:" + req.NodeName, Organization: []string{"system:nodes"}, Client: true}, &b.Kubelet},
-		{s.cfg.ServerCA, pki.CertSpec{CommonName: req.NodeName, Server: true,
-			SANs: pki.SANs{DNSNames: []string{req.NodeName, req.Hostname, "localhost"}, IPs: ips}}, &b.Serving},
-		{s.cfg.ClientCA, pki.CertSpec{CommonName: "system:kube-proxy", Client: true}, &b.KubeProxy},
-		{s.cfg.ClientCA, pki.CertSpec{CommonName: FlannelUser, Client: true}, &b.Flannel},
-	} {
+	}{{s.cfg.ClientCA, client, &b.Node}, {s.cfg.KubeletCA, serving, &b.Serving}} {
 		cert, key, err := c.ca.Sign(c.spec, now)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.spec.CommonName, err)

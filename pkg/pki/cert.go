@@ -20,6 +20,8 @@ type CertSpec struct {
 	SANs         SANs
 	Server       bool // ExtKeyUsageServerAuth
 	Client       bool // ExtKeyUsageClientAuth
+	// Validity is how long the certificate is valid; 0 means 365 days.
+	Validity time.Duration
 }
 
 func (s CertSpec) extKeyUsage() []x509.ExtKeyUsage {
@@ -153,7 +155,7 @@ func (ca *CA) issue(certFile, keyFile string, spec CertSpec, now time.Time) erro
 }
 
 // Sign returns a new ECDSA P-256 key and a certificate for spec signed by ca,
-// valid 365 days from now, both PEM-encoded. It is for credentials that are
+// valid for spec.Validity (365 days by default), both PEM-encoded. It is for credentials that are
 // handed to someone else (a joining node) rather than written here.
 func (ca *CA) Sign(spec CertSpec, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := newKey()
@@ -164,11 +166,15 @@ func (ca *CA) Sign(spec CertSpec, now time.Time) (certPEM, keyPEM []byte, err er
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating serial: %w", err)
 	}
+	validity := spec.Validity
+	if validity <= 0 {
+		validity = leafValidity
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: spec.CommonName, Organization: spec.Organization},
 		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     now.Add(leafValidity),
+		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  spec.extKeyUsage(),
 		DNSNames:     uniqueNames(spec.SANs.DNSNames),

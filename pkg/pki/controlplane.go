@@ -15,6 +15,7 @@ type ControlPlane struct {
 	ServerCA, ServerCAKey               string // signs serving certificates
 	ClientCA, ClientCAKey               string // signs client certificates
 	RequestHeaderCA, RequestHeaderCAKey string // signs the aggregation front proxy's client certificate
+	KubeletCA, KubeletCAKey             string // signs kubelets' serving certificates, and nothing else
 	ServiceAccountKey                   string // signs service-account tokens
 
 	ServingCert, ServingKey                   string // kube-apiserver serving certificate
@@ -37,6 +38,8 @@ func ControlPlaneFiles(dir string) ControlPlane {
 		ClientCAKey:          p("client-ca.key"),
 		RequestHeaderCA:      p("request-header-ca.crt"),
 		RequestHeaderCAKey:   p("request-header-ca.key"),
+		KubeletCA:            p("kubelet-ca.crt"),
+		KubeletCAKey:         p("kubelet-ca.key"),
 		ServiceAccountKey:    p("service.key"),
 		ServingCert:          p("serving-kube-apiserver.crt"),
 		ServingKey:           p("serving-kube-apiserver.key"),
@@ -93,6 +96,12 @@ func EnsureControlPlane(dir string, sans SANs, renewBefore time.Duration, now ti
 	}
 	requestHeaderCA, err := loadCA("request-header CA", cp.RequestHeaderCA, cp.RequestHeaderCAKey, "kubox-request-header-ca")
 	if err != nil {
+		return cp, notes, err
+	}
+	// Kubelets' serving certificates have a CA of their own: the names in
+	// them come from joining nodes, so no client that trusts the server CA
+	// may accept one, and the API server trusts only this CA for kubelets.
+	if _, err := loadCA("kubelet CA", cp.KubeletCA, cp.KubeletCAKey, "kubox-kubelet-ca"); err != nil {
 		return cp, notes, err
 	}
 

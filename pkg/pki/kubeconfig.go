@@ -25,15 +25,21 @@ func WriteKubeconfig(path, server string, caPEM []byte, certFile, keyFile string
 		return fmt.Errorf("reading client key %s: %w", keyFile, err)
 	}
 
+	user := clientcmdapi.NewAuthInfo()
+	user.ClientCertificateData = certPEM
+	user.ClientKeyData = keyPEM
+	return writeKubeconfig(path, server, caPEM, user, mode)
+}
+
+// writeKubeconfig writes a kubeconfig with one cluster, user and context,
+// all named "default".
+func writeKubeconfig(path, server string, caPEM []byte, user *clientcmdapi.AuthInfo, mode os.FileMode) error {
 	const name = "default"
 	cfg := clientcmdapi.NewConfig()
 	cluster := clientcmdapi.NewCluster()
 	cluster.Server = server
 	cluster.CertificateAuthorityData = caPEM
 	cfg.Clusters[name] = cluster
-	user := clientcmdapi.NewAuthInfo()
-	user.ClientCertificateData = certPEM
-	user.ClientKeyData = keyPEM
 	cfg.AuthInfos[name] = user
 	ctx := clientcmdapi.NewContext()
 	ctx.Cluster = name

@@ -21,7 +21,7 @@ const renew = 120 * 24 * time.Hour
 var (
 	t0         = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 	serviceIP  = net.ParseIP("10.43.0.1")
-	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "service.key"}
+	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "kubelet-ca.crt", "kubelet-ca.key", "service.key"}
 )
 
 func baseSANs() SANs {
@@ -31,7 +31,7 @@ func baseSANs() SANs {
 func files(cp ControlPlane) []string {
 	return []string{
 		cp.ServerCA, cp.ServerCAKey, cp.ClientCA, cp.ClientCAKey, cp.RequestHeaderCA, cp.RequestHeaderCAKey,
-		cp.ServiceAccountKey, cp.ServingCert, cp.ServingKey, cp.AdminCert, cp.AdminKey,
+		cp.KubeletCA, cp.KubeletCAKey, cp.ServiceAccountKey, cp.ServingCert, cp.ServingKey, cp.AdminCert, cp.AdminKey,
 		cp.ControllerCert, cp.ControllerKey, cp.SchedulerCert, cp.SchedulerKey,
 		cp.APIServerKubeletCert, cp.APIServerKubeletKey, cp.ProxyClientCert, cp.ProxyClientKey,
 	}
@@ -516,5 +516,64 @@ func TestWriteToken(t *testing.T) {
 	}
 	if err := WriteToken(path, " "); err == nil {
 		t.Error("an empty token was written")
+	}
+}
+
+func TestKubeletCAIsSeparate(t *testing.T) {
+	cp, _ := ensure(t, t.TempDir(), baseSANs(), t0)
+	kubelet, server := readCert(t, cp.KubeletCA), readCert(t, cp.ServerCA)
+	if !kubelet.IsCA || kubelet.Subject.String() == server.Subject.String() || kubelet.Equal(server) {
+		t.Fatalf("kubelet CA %s is not a CA of its own (server CA %s)", kubelet.Subject, server.Subject)
+	}
+}
+
+func TestCredential(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), "test", 0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "sub", "node.pem")
+	spec := CertSpec{CommonName: "system:node:n1", Organization: []string{"system:nodes"}, Client: true, Validity: 3 * time.Hour}
+	if err := ca.EnsureCredential(path, spec, time.Hour, t0); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	pair, err := ReadCredential(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pair.Leaf.NotAfter.Equal(t0.Add(3 * time.Hour)) {
+		t.Errorf("NotAfter %v, want the spec's validity", pair.Leaf.NotAfter)
+	}
+	// Two thirds of three hours: due after two.
+	if at := RenewAt(pair.Leaf, 24*time.Hour); !at.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("RenewAt %v, want %v", at, t0.Add(2*time.Hour))
+	}
+	// No later than renewBefore ahead of expiry.
+	if at := RenewAt(pair.Leaf, 10*time.Minute); !at.Equal(t0.Add(3*time.Hour - 10*time.Minute)) {
+		t.Errorf("RenewAt with a short renewBefore %v", at)
+	}
+	// Kept while good, replaced when due.
+	if err := ca.EnsureCredential(path, spec, time.Hour, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(first) {
+		t.Error("a good credential was replaced")
+	}
+	if err := ca.EnsureCredential(path, spec, time.Hour, t0.Add(150*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(path); string(again) == string(first) {
+		t.Error("a credential within renewBefore of expiry was kept")
+	}
+	if err := WriteCredential(path, first, []byte("not a key")); err == nil {
+		t.Error("WriteCredential accepted a certificate without its key")
 	}
 }

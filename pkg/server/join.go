@@ -36,9 +36,16 @@ func joinToken(path string, caPEM []byte) (string, error) {
 }
 
 // joinHandler serves the join routes (/v1-kubox/) in front of the API.
-func (s *Server) joinHandler(secret string, caPEM []byte, log *logging.Logger) (func(http.Handler) http.Handler, error) {
-	cfg := s.cfg
-	clientCA, serverCA, err := s.signers(time.Now())
+// The names and addresses the API answers to, and the server's own node
+// name, are reserved: no node can get a certificate for them.
+func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log *logging.Logger) (func(http.Handler) http.Handler, error) {
+	cfg, certs := s.cfg, s.certs
+	now := time.Now()
+	clientCA, err := pki.LoadOrCreateCA(certs.ClientCA, certs.ClientCAKey, "", config.CertRenewBefore, now)
+	if err != nil {
+		return nil, err
+	}
+	kubeletCA, err := pki.LoadOrCreateCA(certs.KubeletCA, certs.KubeletCAKey, "", config.CertRenewBefore, now)
 	if err != nil {
 		return nil, err
 	}
@@ -50,12 +57,19 @@ func (s *Server) joinHandler(secret string, caPEM []byte, log *logging.Logger) (
 	if backend == "" {
 		backend = "vxlan"
 	}
+	reserved := append([]string{}, apiSANs.DNSNames...)
+	if cfg.NodeName != "" {
+		reserved = append(reserved, cfg.NodeName)
+	}
 	js, err := join.NewServer(join.ServerConfig{
-		CABundle: caPEM,
-		ClientCA: clientCA,
-		ServerCA: serverCA,
-		Secret:   secret,
-		Client:   client,
+		CABundle:      caPEM,
+		ClientCA:      clientCA,
+		KubeletCA:     kubeletCA,
+		Secret:        secret,
+		Client:        client,
+		ReservedNames: reserved,
+		ReservedIPs:   append([]net.IP{cfg.APIServiceIP(), cfg.AdvertiseAddress, cfg.BindAddress}, apiSANs.IPs...),
+		CertValidity:  cfg.NodeCertValidity,
 		Cluster: join.ClusterConfig{
 			ClusterCIDR:    cfg.ClusterCIDR.String(),
 			ServiceCIDR:    cfg.ServiceCIDR.String(),

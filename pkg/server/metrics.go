@@ -53,7 +53,7 @@ func (s *Server) metricsServer(caPEM []byte, log *logging.Logger) (component.Com
 		Port:          config.MetricsServerPort,
 		ServingCert:   servingCert,
 		ServingKey:    servingKey,
-		KubeletCAFile: certs.ServerCA,
+		KubeletCAFile: certs.KubeletCA,
 		Resolution:    15 * time.Second,
 		Log:           log.For("metrics-server"),
 	}

@@ -4,22 +4,37 @@ import (
 	"context"
 	"fmt"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubox-io/kubox/pkg/kubeclient"
+	"github.com/kubox-io/kubox/pkg/pki"
 )
 
-// FlannelUser is the identity every node's flannel, local-path storage and
-// servicelb controllers use: the Node authorizer lets a kubelet read only its own
-// Node, while flannel watches them all to route to other nodes' pod ranges,
-// and the storage controller (pkg/storage) watches claims and classes,
-// creates and deletes the volumes of its node and reports Events, and
-// servicelb (pkg/servicelb) writes LoadBalancer Services' ingress.
-const FlannelUser = "system:kubox-flannel"
+// Every node acts as system:node:<name> (group system:nodes): the kubelet,
+// kube-proxy, flannel and kubox's node controllers (local-path storage,
+// servicelb). The Node authorizer and NodeRestriction keep a node's writes
+// to its own Node; what they leave to RBAC is granted to the group below,
+// and the admission policy limits volume writes to the node's own volumes.
+const (
+	// NodeRole holds what every node's own controllers need beyond the
+	// Node authorizer: flannel lists all Nodes to route to their pod
+	// ranges, local-path storage watches claims and classes and writes its
+	// node's volumes, servicelb writes LoadBalancer Services' ingress.
+	NodeRole = "kubox:node"
+	// nodeVolumesPolicy confines a node's volume writes to volumes bound to it.
+	nodeVolumesPolicy = "kubox-node-volumes"
+	// legacyNodeUser was one identity shared by every node's flannel and
+	// controllers; its role is removed so that certificates issued for it
+	// before grant nothing.
+	legacyNodeUser = "system:kubox-flannel"
+)
 
-// ensureRBAC creates the cluster roles kubox's own node components need.
+// ensureRBAC creates the cluster roles and the admission policy kubox's
+// own node components need.
 func ensureRBAC(ctx context.Context, kubeconfig string) error {
 	c, err := kubeclient.New(kubeconfig)
 	if err != nil {
@@ -27,36 +42,130 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 	}
 	labels := map[string]string{"kubox.io/managed": "true"}
 	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: FlannelUser, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: NodeRole, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
 			// local-path storage
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
-			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			// servicelb
 			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"services/status"}, Verbs: []string{"update"}},
 		},
 	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: FlannelUser, Labels: labels},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: FlannelUser},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: FlannelUser}},
+	if err := applyClusterRole(ctx, c, role); err != nil {
+		return err
 	}
+	bindings := []*rbacv1.ClusterRoleBinding{
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: NodeRole, Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: NodeRole},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "Group", Name: pki.NodesGroup}},
+		},
+		// kube-proxy runs as the node: the upstream role kube-proxy's own
+		// user has (read Services, EndpointSlices, Nodes; write Events).
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubox:node-proxier", Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "Group", Name: pki.NodesGroup}},
+		},
+	}
+	for _, b := range bindings {
+		if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating cluster role binding %s: %w", b.Name, err)
+		}
+	}
+	if err := applyNodeVolumesPolicy(ctx, c, labels); err != nil {
+		return err
+	}
+	for _, del := range []func() error{
+		func() error {
+			return c.RbacV1().ClusterRoleBindings().Delete(ctx, legacyNodeUser, metav1.DeleteOptions{})
+		},
+		func() error { return c.RbacV1().ClusterRoles().Delete(ctx, legacyNodeUser, metav1.DeleteOptions{}) },
+	} {
+		if err := del(); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the role of %s: %w", legacyNodeUser, err)
+		}
+	}
+	return nil
+}
+
+func applyClusterRole(ctx context.Context, c kubernetes.Interface, role *rbacv1.ClusterRole) error {
 	if _, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		_, err = c.RbacV1().ClusterRoles().Update(ctx, role, metav1.UpdateOptions{})
-		if err != nil {
+		if _, err = c.RbacV1().ClusterRoles().Update(ctx, role, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("updating cluster role %s: %w", role.Name, err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("creating cluster role %s: %w", role.Name, err)
 	}
-	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating cluster role binding %s: %w", binding.Name, err)
+	return nil
+}
+
+// nodeVolumesExpr holds when the volume a node creates or deletes is
+// pinned, by its node affinity, to that node alone (local-path volumes are).
+const nodeVolumesExpr = `variables.pv != null &&
+has(variables.pv.spec.nodeAffinity) && has(variables.pv.spec.nodeAffinity.required) &&
+size(variables.pv.spec.nodeAffinity.required.nodeSelectorTerms) > 0 &&
+variables.pv.spec.nodeAffinity.required.nodeSelectorTerms.all(t,
+  has(t.matchExpressions) && t.matchExpressions.exists(r,
+    r.key == 'kubernetes.io/hostname' && r.operator == 'In' && r.values == [variables.node]))`
+
+// applyNodeVolumesPolicy lets a node create and delete only volumes bound to
+// itself: RBAC cannot tell one node's volumes from another's.
+func applyNodeVolumesPolicy(ctx context.Context, c kubernetes.Interface, labels map[string]string) error {
+	fail := admissionv1.Fail
+	forbidden := metav1.StatusReasonForbidden
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeVolumesPolicy, Labels: labels},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete},
+					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"persistentvolumes"}},
+				},
+			}}},
+			MatchConditions: []admissionv1.MatchCondition{{
+				Name:       "from-a-node",
+				Expression: `request.userInfo.username.startsWith('system:node:') && 'system:nodes' in request.userInfo.groups`,
+			}},
+			Variables: []admissionv1.Variable{
+				{Name: "node", Expression: `request.userInfo.username.substring(12)`},
+				{Name: "pv", Expression: `request.operation == 'DELETE' ? oldObject : object`},
+			},
+			Validations: []admissionv1.Validation{{
+				Expression: nodeVolumesExpr,
+				Message:    "a node may create and delete only the persistent volumes bound to itself",
+				Reason:     &forbidden,
+			}, {
+				// An update must not move a volume off the node either.
+				Expression: `request.operation != 'UPDATE' || (oldObject != null && oldObject.spec == object.spec)`,
+				Message:    "a node may not change a persistent volume's spec",
+				Reason:     &forbidden,
+			}},
+		},
+	}
+	if cur, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, policy.Name, metav1.GetOptions{}); err == nil {
+		policy.ResourceVersion = cur.ResourceVersion
+		if _, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicies().Update(ctx, policy, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("updating admission policy %s: %w", policy.Name, err)
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading admission policy %s: %w", policy.Name, err)
+	} else if _, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating admission policy %s: %w", policy.Name, err)
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeVolumesPolicy, Labels: labels},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        nodeVolumesPolicy,
+			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+		},
+	}
+	if _, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating admission policy binding %s: %w", binding.Name, err)
 	}
 	return nil
 }

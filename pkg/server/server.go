@@ -1,6 +1,7 @@
-// Package server wires the server role together: data dir, PKI and
-// kubeconfigs, then datastore → apiserver → scheduler and controller-manager,
-// each started once the previous one is ready.
+// Package server wires the server role together: data dir, PKI, kubeconfigs
+// and the join routes, then datastore → apiserver → RBAC → scheduler and
+// controller-manager → deploy and the add-on controllers, each started once
+// the previous one is ready.
 package server
 
 import (
@@ -68,7 +69,8 @@ func (s *Server) Close() error { return s.ln.Close() }
 func (s *Server) prepare(log *logging.Logger) error {
 	cfg, ln, p := s.cfg, s.ln, s.cfg.Paths
 
-	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, servingSANs(cfg, hostnet.Addresses()), config.CertRenewBefore, time.Now())
+	sans := servingSANs(cfg, hostnet.Addresses())
+	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, sans, config.CertRenewBefore, time.Now())
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -111,7 +113,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 		}
 	}
 	s.certs = certs
-	wrap, err := s.joinHandler(secret, caPEM, log)
+	wrap, err := s.joinHandler(secret, caPEM, sans, log)
 	if err != nil {
 		return fmt.Errorf("join endpoint: %w", err)
 	}

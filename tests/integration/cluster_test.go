@@ -98,9 +98,16 @@ func testCluster(t *testing.T, backend string, full bool) {
 	}
 	serverURL := "https://" + sIP + ":6443"
 	start := time.Now()
-	srv.Start("server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
+	serverArgs := []string{"server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
 		"--write-kubeconfig", kubeconfig, "--node-name", "kbxt-server", "--node-ip", sIP, "--advertise-address", sIP,
-		"--flannel-iface", "eth0", "--flannel-backend", backend, "--resolv-conf", srv.resolv)
+		"--flannel-iface", "eth0", "--flannel-backend", backend, "--resolv-conf", srv.resolv}
+	if !full {
+		// Short-lived node certificates: the agent must renew them while
+		// it runs (the full test restarts the server and cuts the link,
+		// which a two-minute certificate would not outlive).
+		serverArgs = append(serverArgs, "--node-cert-validity", nodeCertValidity.String())
+	}
+	srv.Start(serverArgs...)
 	waitFor(t, "the server's node Ready", 3*time.Minute, func() (bool, string) {
 		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
 		return err == nil && strings.Contains(out, "kbxt-server=True"), out
@@ -141,9 +148,12 @@ func testCluster(t *testing.T, backend string, full bool) {
 		refused("a deleted token", "token rejected", "--token", extra, "--node-name", "kbxt-x")
 	}
 
-	// The agent joins with the server's token.
+	// The agent joins with a token of its own, deleted once it has joined:
+	// the node needs it no more.
+	agentToken := strings.TrimSpace(mustKubectlToken(t, srv, kubeconfig, "create", "--ttl", "1h"))
+	agentTokenID := strings.SplitN(strings.SplitN(agentToken, "::", 2)[1], ".", 2)[0]
 	start = time.Now()
-	agentArgs := []string{"agent", "--config", ag.emptyCfg, "--server", serverURL, "--token", token, "--data-dir", ag.DataDir,
+	agentArgs := []string{"agent", "--config", ag.emptyCfg, "--server", serverURL, "--token", agentToken, "--data-dir", ag.DataDir,
 		"--run-dir", ag.RunDir, "--node-name", "kbxt-agent", "--node-ip", aIP, "--flannel-iface", "eth0", "--resolv-conf", ag.resolv}
 	ag.Start(agentArgs...)
 	waitFor(t, "both nodes Ready", 3*time.Minute, func() (bool, string) {
@@ -151,6 +161,8 @@ func testCluster(t *testing.T, backend string, full bool) {
 		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
 	})
 	t.Logf("agent node Ready %.1fs after start", time.Since(start).Seconds())
+	joined := start
+	mustKubectlToken(t, srv, kubeconfig, "delete", agentTokenID)
 	if full {
 		refused("a second machine with the agent's node name", "already registered", "--token", token, "--node-name", "kbxt-agent")
 	}
@@ -221,6 +233,31 @@ func testCluster(t *testing.T, backend string, full bool) {
 	}
 
 	if !full {
+		// Past the first certificates' expiry, the node is still Ready and
+		// the API server still reaches its kubelet: the running agent
+		// renewed both, and the kubelet took them up.
+		if wait := time.Until(joined.Add(nodeCertValidity + 15*time.Second)); wait > 0 {
+			t.Logf("waiting %s for the agent's first certificates to expire", wait.Round(time.Second))
+			time.Sleep(wait)
+		}
+		// The kubelet's heartbeat (its node lease) goes on with a renewed
+		// client certificate.
+		expired := joined.Add(nodeCertValidity + 5*time.Second) // the first certificates were issued after joined
+		waitFor(t, "the agent's node lease renewed past its first certificates' expiry", time.Minute, func() (bool, string) {
+			out, _ := kubectl("get", "lease", "-n", "kube-node-lease", "kbxt-agent", "-o", "jsonpath={.spec.renewTime}")
+			renewed, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(out))
+			return err == nil && renewed.After(expired), out
+		})
+		waitFor(t, "the agent's node Ready past its first certificates' expiry", time.Minute, func() (bool, string) {
+			out, _ := kubectl("get", "node", "kbxt-agent", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+			return out == "True", out
+		})
+		if out, err := kubectl("logs", a, "--tail", "1"); err != nil {
+			t.Errorf("kubectl logs of a pod on the agent past its first certificates' expiry: %v\n%s", err, out)
+		}
+		if out, err := kubectl("get", "--raw", "/api/v1/nodes/kbxt-agent/proxy/healthz"); err != nil || strings.TrimSpace(out) != "ok" {
+			t.Errorf("the API server to the agent's kubelet past its first certificates' expiry: %v %q", err, out)
+		}
 		return
 	}
 
@@ -232,9 +269,7 @@ func testCluster(t *testing.T, backend string, full bool) {
 	}
 	before := agentPods()
 	srv.Stop()
-	srv.Start("server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
-		"--write-kubeconfig", kubeconfig, "--node-name", "kbxt-server", "--node-ip", sIP, "--advertise-address", sIP,
-		"--flannel-iface", "eth0", "--flannel-backend", backend, "--resolv-conf", srv.resolv)
+	srv.Start(serverArgs...)
 	waitFor(t, "both nodes Ready after the server restarted", 3*time.Minute, func() (bool, string) {
 		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
 		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
@@ -261,7 +296,8 @@ func testCluster(t *testing.T, backend string, full bool) {
 		return out == "True", out
 	})
 
-	// A deleted node registers again when its agent restarts.
+	// A deleted node registers again when its agent restarts, with its
+	// join token long deleted.
 	mustKubectl("delete", "node", "kbxt-agent")
 	ag.Stop()
 	ag.Start(agentArgs...)
@@ -270,6 +306,10 @@ func testCluster(t *testing.T, backend string, full bool) {
 		return out == "True", out
 	})
 }
+
+// nodeCertValidity is how long the host-gw cluster's agent certificates
+// are valid.
+const nodeCertValidity = 2 * time.Minute
 
 func mustKubectlToken(t *testing.T, srv *netNode, kubeconfig string, args ...string) string {
 	t.Helper()

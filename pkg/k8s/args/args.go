@@ -1,7 +1,8 @@
 // Package args builds the configuration kubox hands to the embedded upstream
-// components: the command-line flags of kube-apiserver and
-// kube-controller-manager (upstream's public interface for them), and the
-// typed KubeSchedulerConfiguration. Pure functions of kubox's typed config,
+// components: the command-line flags of kube-apiserver,
+// kube-controller-manager, the kubelet and kube-proxy (upstream's public
+// interface for them), and the typed KubeSchedulerConfiguration and
+// KubeletConfiguration. Pure functions of kubox's typed config,
 // covered by golden tests, so that any change to what upstream receives shows
 // in review.
 package args
@@ -48,6 +49,7 @@ func APIServer(in Inputs) []string {
 		"client-ca-file":                  c.ClientCA,
 		"enable-admission-plugins":        "NodeRestriction",
 		"etcd-servers":                    strings.Join(in.EtcdServers, ","),
+		"kubelet-certificate-authority":   c.KubeletCA, // kubelets prove who they are, too
 		"kubelet-client-certificate":      c.APIServerKubeletCert,
 		"kubelet-client-key":              c.APIServerKubeletKey,
 		"kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname",
@@ -89,8 +91,8 @@ func ControllerManager(in Inputs) []string {
 		"cluster-signing-kube-apiserver-client-key-file":  c.ClientCAKey,
 		"cluster-signing-kubelet-client-cert-file":        c.ClientCA,
 		"cluster-signing-kubelet-client-key-file":         c.ClientCAKey,
-		"cluster-signing-kubelet-serving-cert-file":       c.ServerCA,
-		"cluster-signing-kubelet-serving-key-file":        c.ServerCAKey,
+		"cluster-signing-kubelet-serving-cert-file":       c.KubeletCA,
+		"cluster-signing-kubelet-serving-key-file":        c.KubeletCAKey,
 		"cluster-signing-legacy-unknown-cert-file":        c.ServerCA,
 		"cluster-signing-legacy-unknown-key-file":         c.ServerCAKey,
 		"configure-cloud-routes":                          "false",
