@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubox-io/kubox/pkg/addons"
 	"github.com/kubox-io/kubox/pkg/bundle"
 	"github.com/kubox-io/kubox/pkg/cgroups"
 	"github.com/kubox-io/kubox/pkg/component"
@@ -33,8 +34,6 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
-	"github.com/kubox-io/kubox/pkg/servicelb"
-	"github.com/kubox-io/kubox/pkg/storage"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -44,19 +43,24 @@ const CgroupName = "kubox"
 // Components returns the node's components in start order.
 func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger) []component.Component {
 	n := &node{a: a, p: p, creds: creds, log: log, netReady: make(chan struct{})}
-	return []component.Component{
+	// containerd (a child process; containers outlive it) and kubox's own
+	// controllers are restarted when they fail; the embedded upstream
+	// components can start once per process, so their failure ends it.
+	restart := func(c component.Component) component.Component { return &component.Restart{Inner: c, Log: log} }
+	comps := []component.Component{
 		&component.Step{StepName: "node-setup", Do: n.setup},
-		&component.Lazy{ComponentName: "containerd", Build: n.containerd},
+		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
 		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
-		&component.Func{ComponentName: "local-storage", Run: n.localStorage},
-		&component.Func{ComponentName: "servicelb", Run: n.serviceLB},
-		&component.Func{ComponentName: "image-import", Run: n.watchImages},
+		restart(&component.Func{ComponentName: "image-import", Run: n.watchImages}),
 	}
+	// The add-ons' node controllers (local-path storage, servicelb), or
+	// what undoes them when --disable names them.
+	return append(comps, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
 }
 
 // node holds what the components learn at start (bundle, cgroup root) for
@@ -203,42 +207,6 @@ func (n *node) kubelet() (component.Component, error) {
 
 func (n *node) kubeProxy() (component.Component, error) {
 	return embedded.NewKubeProxy(args.KubeProxyFlags(n.inputs()))
-}
-
-// localStorage provisions the node's local-path volumes.
-func (n *node) localStorage(ctx context.Context) error {
-	dir := n.a.StorageDir
-	if dir == "" {
-		dir = n.p.StorageDir
-	}
-	return storage.Run(ctx, storage.Config{
-		NodeName:   n.a.NodeName,
-		StorageDir: dir,
-		Kubeconfig: n.creds.Kubeconfig,
-		Log:        n.log.For("local-storage"),
-	})
-}
-
-// serviceLB puts the node's address on the LoadBalancer Services it can
-// serve; with the add-on disabled it takes the address off them once.
-func (n *node) serviceLB(ctx context.Context) error {
-	cfg := servicelb.Config{NodeName: n.a.NodeName, Kubeconfig: n.creds.Kubeconfig, Log: n.log.For("servicelb")}
-	if n.a.ServiceLB {
-		return servicelb.Run(ctx, cfg)
-	}
-	for ctx.Err() == nil {
-		err := servicelb.Withdraw(ctx, cfg)
-		if err == nil {
-			break
-		}
-		n.log.For("servicelb").Errorf("%v (retrying)", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
-		}
-	}
-	<-ctx.Done()
-	return nil
 }
 
 // podNetwork waits for the node's podCIDR and writes the CNI configuration

@@ -137,7 +137,7 @@ func agentCommand() *ucli.Command {
 			renewer := &join.Renewer{Dir: p.AgentTLSDir, ServerURL: apiURL, APIURL: apiURL, Request: req,
 				RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
 			comps := append(agent.Components(node, p, creds, log),
-				&component.Func{ComponentName: "node-certs", Run: renewer.Run})
+				&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log})
 			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
 				return err
 			}

@@ -10,21 +10,34 @@ import (
 	"github.com/kubox-io/kubox/pkg/agent"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/config/paths"
+	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/killall"
 	"github.com/kubox-io/kubox/pkg/logging"
 )
 
 func killallCommand() *ucli.Command {
-	var dataDir, runDir string
+	var configFile, dataDir, runDir string
 	return &ucli.Command{
 		Name:         "killall",
 		Usage:        "stop kubox and every container it started, and remove its mounts, interfaces, iptables chains and cgroups (cluster state is kept)",
 		OnUsageError: usageError,
 		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
+				Usage: "config file of the kubox to stop: its data-dir and run-dir count, other keys are ignored"},
 			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir},
 			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "as given to kubox server (default derived from --data-dir)"},
 		},
 		Action: func(c *ucli.Context) error {
+			// The data dir may be set only in config.yaml, as install.sh's
+			// service does it.
+			given := c.IsSet("data-dir") // on the command line or in KUBOX_DATA_DIR
+			files, err := configfile.Files(configFile, c.IsSet("config"))
+			if err != nil {
+				return err
+			}
+			if err := configfile.ApplyOwn(c, "kubox killall", files); err != nil {
+				return err
+			}
 			abs, err := filepath.Abs(dataDir)
 			if err != nil {
 				return err
@@ -34,18 +47,26 @@ func killallCommand() *ucli.Command {
 			}
 			p := paths.New(abs, config.DefaultConfigDir, runDir)
 			log := logging.New(os.Stderr, 0, false)
-			killall.StopKubox(func(args []string) bool { return dataDirOf(args) == abs }, 30*time.Second, log)
+			killall.StopKubox(func(args []string) bool {
+				if dir, ok := paths.DataDirArg(args); ok {
+					return absPath(dir) == abs
+				}
+				// A kubox started without --data-dir read it from the same
+				// config file as this killall, unless this one was told.
+				if !given {
+					return true
+				}
+				return abs == absPath(config.DefaultDataDir)
+			}, 30*time.Second, log)
 			return killall.Run(p, agent.CgroupName, log)
 		},
 	}
 }
 
-// dataDirOf finds the --data-dir a kubox command line uses.
-func dataDirOf(args []string) string {
-	dir, ok := paths.DataDirArg(args)
-	if !ok {
-		dir = config.DefaultDataDir
+// absPath is path made absolute, or path when that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
 	}
-	abs, _ := filepath.Abs(dir)
-	return abs
+	return path
 }

@@ -65,7 +65,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "disable", Destination: disable, Usage: "built-in add-on not to deploy: " + strings.Join(config.Addons, ", ") + " (repeatable)"},
 			&ucli.BoolFlag{Name: "disable-agent", Destination: &ao.DisableAgent, Usage: "run only the control plane, no node"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
-			&ucli.StringFlag{Name: "flannel-backend", Value: "vxlan", Destination: &ao.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
+			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
 		}, nodeOpts...),
@@ -85,6 +85,7 @@ func serverCommand() *ucli.Command {
 				return err
 			}
 			nodeVals.into(ao)
+			ao.FlannelBackend = cfg.FlannelBackend // the cluster's, validated
 			var node *config.Agent
 			if ao.DisableAgent {
 				// The embedded metrics-server runs beside a node: a
@@ -101,7 +102,6 @@ func serverCommand() *ucli.Command {
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			cfg.FlannelBackend = ao.FlannelBackend
 			srv, err := server.New(cfg, log)
 			if err != nil {
 				return err

@@ -47,6 +47,9 @@ func (r *Runner) Run(ctx context.Context, comps ...Component) error {
 	defer func() { r.stop(started) }()
 
 	for _, c := range comps {
+		if ctx.Err() != nil {
+			return nil // asked to stop: start nothing more
+		}
 		name := c.Name()
 		fail := func(err error) {
 			if err == nil {

@@ -41,9 +41,9 @@ type Agent struct {
 	FlannelIface   string
 	ResolvConf     string
 	StorageDir     string // local-path volumes
-	// ServiceLB: the node serves LoadBalancer Services on its address
-	// (off with --disable servicelb).
-	ServiceLB bool
+	// Disabled add-ons, by name (--disable on the server): their node
+	// controllers do not run.
+	Disabled map[string]bool
 
 	// Cluster-wide values the node needs, from the server.
 	ClusterCIDR   *net.IPNet
@@ -72,7 +72,7 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		ClusterDomain:  s.ClusterDomain,
 		Debug:          s.Debug,
 		Verbosity:      s.Verbosity,
-		ServiceLB:      !s.Disabled["servicelb"],
+		Disabled:       s.Disabled,
 	}
 	a.NodeName = o.NodeName
 	if a.NodeName == "" {
@@ -93,13 +93,11 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 			return nil, err
 		}
 	}
-	switch a.FlannelBackend {
-	case "":
-		a.FlannelBackend = "vxlan"
-	case "vxlan", "host-gw", "none":
-	default:
-		return nil, fmt.Errorf("invalid --flannel-backend %q: use vxlan, host-gw or none", a.FlannelBackend)
+	backend, err := flannelBackend(a.FlannelBackend)
+	if err != nil {
+		return nil, err
 	}
+	a.FlannelBackend = backend
 	for _, l := range a.NodeLabels {
 		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
 			return nil, fmt.Errorf("invalid --node-label %q: use key=value", l)

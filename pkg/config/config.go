@@ -61,13 +61,16 @@ type ServerOptions struct {
 	// NodeCertValidity is how long joining nodes' certificates are valid;
 	// 0 means DefaultNodeCertValidity.
 	NodeCertValidity time.Duration
-	APIServerArgs    []string
-	ControllerArgs   []string
-	SchedulerArgs    []string
-	Debug            bool
-	Verbosity        int
-	RunDir           string
-	Disable          []string
+	// FlannelBackend is the cluster's pod network backend; "" means
+	// DefaultFlannelBackend.
+	FlannelBackend string
+	APIServerArgs  []string
+	ControllerArgs []string
+	SchedulerArgs  []string
+	Debug          bool
+	Verbosity      int
+	RunDir         string
+	Disable        []string
 }
 
 // Addons are the built-in add-ons --disable can turn off.
@@ -127,6 +130,21 @@ type Datastore struct {
 // DefaultCompactInterval is kine's compaction period unless
 // --datastore-compact-interval says otherwise.
 const DefaultCompactInterval = 5 * time.Minute
+
+// DefaultFlannelBackend is the pod network's backend unless
+// --flannel-backend says otherwise.
+const DefaultFlannelBackend = "vxlan"
+
+// flannelBackend checks a --flannel-backend value; "" is the default.
+func flannelBackend(b string) (string, error) {
+	switch b {
+	case "":
+		return DefaultFlannelBackend, nil
+	case "vxlan", "host-gw", "none":
+		return b, nil
+	}
+	return "", fmt.Errorf("invalid --flannel-backend %q: use vxlan, host-gw or none", b)
+}
 
 // DefaultNodeCertValidity is how long joining nodes' certificates are valid
 // unless --node-cert-validity says otherwise; MinNodeCertValidity leaves a
@@ -217,6 +235,9 @@ func (o ServerOptions) Server() (*Server, error) {
 	}
 	if o.DatastoreCompactInterval < 0 {
 		return nil, fmt.Errorf("invalid --datastore-compact-interval %s: must be positive, e.g. 5m", o.DatastoreCompactInterval)
+	}
+	if s.FlannelBackend, err = flannelBackend(o.FlannelBackend); err != nil {
+		return nil, err
 	}
 	switch s.NodeCertValidity = o.NodeCertValidity; {
 	case s.NodeCertValidity == 0:

@@ -31,6 +31,8 @@ func TestDefaults(t *testing.T) {
 		"node ports":    {s.ServiceNodePorts, "30000-32767"},
 		"token":         {s.Paths.TokenFile, "/var/lib/kubox/server/token"},
 		"advertise set": {boolStr(s.AdvertiseAddress != nil), "true"},
+		"flannel":       {s.FlannelBackend, "vxlan"},
+		"node certs":    {s.NodeCertValidity.String(), "8760h0m0s"},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {
@@ -112,5 +114,23 @@ func TestAgentStorageDir(t *testing.T) {
 	}
 	if _, err := (AgentOptions{NodeName: "n1", DefaultLocalStoragePath: "volumes"}).Agent(s); err == nil || !strings.Contains(err.Error(), "--default-local-storage-path") {
 		t.Errorf("a relative --default-local-storage-path: %v", err)
+	}
+}
+
+// TestServerChecksFlannelBackend: the cluster's backend is checked by the
+// server itself, so a control-plane-only server refuses a bad one too.
+func TestServerChecksFlannelBackend(t *testing.T) {
+	o := defaults()
+	o.FlannelBackend = "wireguard"
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), `invalid --flannel-backend "wireguard"`) {
+		t.Errorf("err = %v", err)
+	}
+	o.FlannelBackend = "host-gw"
+	if s, err := o.Server(); err != nil || s.FlannelBackend != "host-gw" {
+		t.Errorf("host-gw: %v, %v", s, err)
+	}
+	o.NodeCertValidity = time.Second
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "invalid --node-cert-validity") {
+		t.Errorf("a one-second node certificate: err = %v", err)
 	}
 }

@@ -86,6 +86,17 @@ func Files(path string, explicit bool) ([]string, error) {
 // Destination see them too. A flag set from an environment variable counts as set.
 // All files are checked before any flag is changed.
 func Apply(ctx *cli.Context, cmdName string, files []string) error {
+	return apply(ctx, cmdName, files, false)
+}
+
+// ApplyOwn is Apply for a command that shares the config files of others
+// (killall reads the data dir of the server's config.yaml): keys that are
+// not its flags are skipped instead of refused.
+func ApplyOwn(ctx *cli.Context, cmdName string, files []string) error {
+	return apply(ctx, cmdName, files, true)
+}
+
+func apply(ctx *cli.Context, cmdName string, files []string, skipUnknown bool) error {
 	if ctx == nil || ctx.Command == nil {
 		return fmt.Errorf("config files for %q: no command context to apply them to", cmdName)
 	}
@@ -120,7 +131,7 @@ func Apply(ctx *cli.Context, cmdName string, files []string) error {
 	// Merge first so a later file replaces a list instead of appending to it.
 	merged := map[string]setting{}
 	for _, file := range files {
-		got, err := readFile(file, cmdName, byName, allNames)
+		got, err := readFile(file, cmdName, byName, allNames, skipUnknown)
 		if err != nil {
 			return err
 		}
@@ -221,7 +232,7 @@ type setting struct {
 }
 
 // readFile parses and checks one file, returning its settings by primary flag name.
-func readFile(file, cmdName string, flags map[string]flagInfo, names []string) (map[string]setting, error) {
+func readFile(file, cmdName string, flags map[string]flagInfo, names []string, skipUnknown bool) (map[string]setting, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %v", file, pathErr(err))
@@ -243,6 +254,9 @@ func readFile(file, cmdName string, flags map[string]flagInfo, names []string) (
 		}
 		key := k.Value
 		info, ok := flags[key]
+		if !ok && skipUnknown {
+			continue
+		}
 		if !ok {
 			msg := fmt.Sprintf("config file %s: unknown key %q (not a flag of %q", file, key, cmdName)
 			if s := suggest(key, names); s != "" {

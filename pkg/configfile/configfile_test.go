@@ -268,3 +268,28 @@ func TestConfigFlagMissing(t *testing.T) {
 		t.Errorf("default path absent: got %+v", got)
 	}
 }
+
+// TestApplyOwnSkipsOtherCommandsKeys: a command sharing another's config
+// file takes its own keys from it and skips the rest.
+func TestApplyOwnSkipsOtherCommandsKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	write(t, cfg, "data-dir: /srv/kubox\ncluster-cidr: 10.50.0.0/16\n")
+	var dataDir string
+	app := &cli.App{Name: "kubox", Writer: io.Discard, ErrWriter: io.Discard, Commands: []*cli.Command{{
+		Name:  "killall",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "data-dir", Value: "/var/lib/kubox", Destination: &dataDir}},
+		Action: func(ctx *cli.Context) error {
+			if err := configfile.Apply(ctx, "kubox killall", []string{cfg}); err == nil || !strings.Contains(err.Error(), `unknown key "cluster-cidr"`) {
+				t.Errorf("Apply: err = %v, want the unknown key refused", err)
+			}
+			return configfile.ApplyOwn(ctx, "kubox killall", []string{cfg})
+		},
+	}}}
+	if err := app.Run([]string{"kubox", "killall"}); err != nil {
+		t.Fatal(err)
+	}
+	if dataDir != "/srv/kubox" {
+		t.Errorf("data-dir = %q, want the file's", dataDir)
+	}
+}

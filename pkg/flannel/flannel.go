@@ -59,10 +59,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if err := os.WriteFile(confPath, netConf, 0o600); err != nil {
 		return nil, err
 	}
-	// flannel's Kubernetes subnet manager learns its node from NODE_NAME;
-	// it offers no other way.
-	os.Setenv("NODE_NAME", cfg.NodeName)
-	sm, err := kube.NewSubnetManager(ctx, "", cfg.Kubeconfig, "flannel.alpha.coreos.com", confPath, false)
+	sm, err := newSubnetManager(ctx, cfg.NodeName, cfg.Kubeconfig, confPath)
 	if err != nil {
 		return nil, fmt.Errorf("flannel subnet manager: %w", err)
 	}
@@ -135,4 +132,24 @@ func externalInterface(name string, nodeIP net.IP) (*backend.ExternalInterface, 
 		return nil, fmt.Errorf("--flannel-iface %s: no such interface with an IPv4 address", name)
 	}
 	return nil, fmt.Errorf("no interface holds the node IP %s; set --node-ip or --flannel-iface", nodeIP)
+}
+
+// nodeNameEnv guards the process's NODE_NAME: flannel's Kubernetes subnet
+// manager learns its node from it, once, when it is made, and offers no
+// other way. Two nodes started in one process (tests) take turns.
+var nodeNameEnv sync.Mutex
+
+func newSubnetManager(ctx context.Context, nodeName, kubeconfig, confPath string) (subnet.Manager, error) {
+	nodeNameEnv.Lock()
+	defer nodeNameEnv.Unlock()
+	old, had := os.LookupEnv("NODE_NAME")
+	os.Setenv("NODE_NAME", nodeName)
+	defer func() {
+		if had {
+			os.Setenv("NODE_NAME", old)
+		} else {
+			os.Unsetenv("NODE_NAME")
+		}
+	}()
+	return kube.NewSubnetManager(ctx, "", kubeconfig, "flannel.alpha.coreos.com", confPath, false)
 }

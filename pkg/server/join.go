@@ -53,10 +53,6 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 	if err != nil {
 		return nil, err
 	}
-	backend := cfg.FlannelBackend
-	if backend == "" {
-		backend = "vxlan"
-	}
 	reserved := append([]string{}, apiSANs.DNSNames...)
 	if cfg.NodeName != "" {
 		reserved = append(reserved, cfg.NodeName)
@@ -75,7 +71,7 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 			ServiceCIDR:    cfg.ServiceCIDR.String(),
 			ClusterDNS:     cfg.ClusterDNS.String(),
 			ClusterDomain:  cfg.ClusterDomain,
-			FlannelBackend: backend,
+			FlannelBackend: cfg.FlannelBackend,
 			Disabled:       disabledAddons(cfg.Disabled),
 			ServerURLs:     []string{"https://" + net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort))},
 		},

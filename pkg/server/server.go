@@ -18,17 +18,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubox-io/kubox/manifests"
+	"github.com/kubox-io/kubox/pkg/addons"
 	"github.com/kubox-io/kubox/pkg/bundle"
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/datastore"
 	"github.com/kubox-io/kubox/pkg/deploy"
-	"github.com/kubox-io/kubox/pkg/dnscustom"
 	"github.com/kubox-io/kubox/pkg/hostnet"
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
-	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/pki"
 )
@@ -143,24 +142,16 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return err
 	}
 	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: cfg.Kubeconfig, Log: log.For("deploy")}
+	// The deploy controller is kubox's own: restarted when it fails. The
+	// embedded upstream components start once per process.
 	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
-		&component.Func{ComponentName: "deploy", Run: manifests.Run}}
-	if !cfg.Disabled["coredns"] {
-		s.comps = append(s.comps, &component.Func{ComponentName: "coredns-custom", Run: func(ctx context.Context) error {
-			client, err := kubeclient.New(cfg.Kubeconfig)
-			if err != nil {
-				return err
-			}
-			return dnscustom.Run(ctx, client, log.For("coredns-custom"))
-		}})
+		&component.Restart{Inner: &component.Func{ComponentName: "deploy", Run: manifests.Run}, Log: log}}
+	// The add-ons' own controllers, unless --disable names them.
+	comps, err := addons.ServerComponents(addons.ServerEnv{Config: cfg, Certs: certs, CAPEM: caPEM, Log: log}, cfg.Disabled)
+	if err != nil {
+		return err
 	}
-	if !cfg.Disabled["metrics-server"] {
-		ms, err := s.metricsServer(caPEM, log)
-		if err != nil {
-			return fmt.Errorf("metrics-server: %w", err)
-		}
-		s.comps = append(s.comps, ms)
-	}
+	s.comps = append(s.comps, comps...)
 	return nil
 }
 

@@ -273,4 +273,33 @@ func checkDisable(t *testing.T, s *server) {
 	if out, err := s.Kubectl("top", "nodes"); err == nil {
 		t.Errorf("kubectl top still answers with metrics-server disabled:\n%s", out)
 	}
+
+	// No node provisions local-path volumes any more, even for a class a
+	// user made with the add-on's provisioner.
+	objects := filepath.Join(t.TempDir(), "off.yaml")
+	os.WriteFile(objects, []byte(disabledStorageObjects), 0o644)
+	s.MustKubectl("apply", "-f", objects)
+	waitFor(t, "the scheduler to place off-user's claim on the node", time.Minute, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pvc", "off-claim", "-o", `jsonpath={.metadata.annotations.volume\.kubernetes\.io/selected-node}`)
+		return strings.TrimSpace(out) != "", out
+	})
+	// Provisioning takes a second or two when the add-on runs.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		if out, _ := s.Kubectl("get", "pvc", "off-claim", "-o", "jsonpath={.status.phase}"); out != "Pending" {
+			t.Errorf("with local-storage disabled, off-claim is %q, want Pending", out)
+			break
+		}
+	}
+	s.MustKubectl("delete", "--wait=false", "-f", objects)
 }
+
+// disabledStorageObjects are checkLocalPath's claim and pod, renamed, with a
+// class of the user's that names the add-on's provisioner.
+var disabledStorageObjects = `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: user-local}
+provisioner: kubox.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+---
+` + strings.NewReplacer("lp-data", "off-claim", "lp-user", "off-user",
+	"spec:\n  accessModes", "spec:\n  storageClassName: user-local\n  accessModes").Replace(localPathObjects)

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -247,13 +249,17 @@ func TestNode(t *testing.T) {
 		t.Errorf("ClusterIP after restart answered %q", body)
 	}
 
+	checkContainerdRestart(t, s)
 	checkLocalPath(t, s)
 	checkOOM(t, s)
 	checkDisable(t, s)
 
-	// killall takes everything down.
-	if out, err := s.Killall(); err != nil {
-		t.Fatalf("kubox killall: %v\n%s", err, out)
+	// killall takes everything down, with the data dir named only in a
+	// config file (as a service's config.yaml does).
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data-dir: %s\nrun-dir: %s\ncluster-cidr: 10.42.0.0/16\n", s.DataDir, s.RunDir)), 0o600)
+	if out, err := run(s.bin, []string{"killall", "--config", cfg}, nil); err != nil {
+		t.Fatalf("kubox killall --config: %v\n%s", err, out)
 	}
 	checkClean(t, s)
 }
@@ -522,4 +528,73 @@ func checkPortForward(t *testing.T, s *server, pod string) {
 	if !strings.Contains(body, "pod="+pod) {
 		t.Errorf("port-forward to %s answered %q", pod, body)
 	}
+}
+
+// checkContainerdRestart: containerd killed under a running node is started
+// again by kubox, which keeps running; the pods' containers are untouched
+// and new pods run.
+func checkContainerdRestart(t *testing.T, s *server) {
+	t.Helper()
+	before := containerIDs(t, s)
+	pid := containerdPID(t, s.PID())
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill containerd (%d): %v", pid, err)
+	}
+	waitFor(t, "a new containerd", time.Minute, func() (bool, string) {
+		select {
+		case <-s.exited:
+			t.Fatalf("kubox exited when its containerd was killed: %v\n%s", s.err, s.tail(20))
+		default:
+		}
+		now := containerdPIDOrZero(s.PID())
+		return now != 0 && now != pid, fmt.Sprint(now)
+	})
+	s.MustKubectl("run", "after-containerd", "--image", "kubox.test/echo:v1", "--image-pull-policy", "Never", "--restart", "Never", "--", "hello")
+	waitFor(t, "a new pod to run with the restarted containerd", 2*time.Minute, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "after-containerd", "-o", "jsonpath={.status.phase}")
+		return out == "Succeeded", out
+	})
+	if after := containerIDs(t, s); after != before {
+		t.Errorf("containers changed when containerd was restarted:\nbefore %s\nafter  %s", before, after)
+	}
+	if out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`); err != nil || out != "True" {
+		t.Errorf("node not Ready after containerd was restarted: %v %q", err, out)
+	}
+	s.MustKubectl("delete", "pod", "after-containerd", "--wait=false")
+}
+
+// containerdPID is the pid of kubox's containerd child (`kubox containerd`).
+func containerdPID(t *testing.T, parent int) int {
+	t.Helper()
+	pid := containerdPIDOrZero(parent)
+	if pid == 0 {
+		t.Fatalf("no containerd child of kubox (%d)", parent)
+	}
+	return pid
+}
+
+func containerdPIDOrZero(parent int) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces, so split after ')'.
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 1 && args[1] == "containerd" {
+			return pid
+		}
+	}
+	return 0
 }
