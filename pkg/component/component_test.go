@@ -62,14 +62,15 @@ func TestOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- (&Runner{}).Run(ctx, a, b) }()
-	time.Sleep(50 * time.Millisecond)
+	// a runs and is polled for readiness, which only closing readyA gives.
+	waitUntil(t, "a to start", func() bool { return strings.Contains(rec.String(), "start:a") })
 	if strings.Contains(rec.String(), "start:b") {
 		t.Fatalf("b started before a was ready: %s", rec)
 	}
 	close(readyA)
-	time.Sleep(50 * time.Millisecond)
+	waitUntil(t, "b to start", func() bool { return strings.Contains(rec.String(), "start:b") })
 	close(readyB)
-	time.Sleep(50 * time.Millisecond)
+	waitUntil(t, "b to be ready", func() bool { return strings.Contains(rec.String(), "ready:b") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("clean stop returned %v", err)
@@ -91,7 +92,7 @@ func TestFailure(t *testing.T) {
 	b := fn(rec, "b", ready, fail)
 	done := make(chan error)
 	go func() { done <- (&Runner{}).Run(context.Background(), a, b) }()
-	time.Sleep(50 * time.Millisecond)
+	waitUntil(t, "b to run", func() bool { return strings.Contains(rec.String(), "start:b") })
 	fail <- errors.New("disk full")
 	select {
 	case err := <-done:
@@ -129,14 +130,16 @@ func TestStopWhileStarting(t *testing.T) {
 	ready := make(chan struct{})
 	close(ready)
 	a := fn(rec, "a", ready, nil)
+	entered := make(chan struct{})
 	step := &Step{StepName: "slow", Do: func(ctx context.Context) error {
+		close(entered)
 		<-ctx.Done()
 		return fmt.Errorf("creating something: %w", ctx.Err())
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- (&Runner{}).Run(ctx, a, step) }()
-	time.Sleep(50 * time.Millisecond)
+	<-entered
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v after a stop during start-up", err)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // addonHeader marks a manifest file kubox wrote, so that kubox only ever
@@ -55,11 +57,7 @@ func WriteAddons(dir string, addons fs.FS, values any, disabled map[string]bool)
 		if old, err := os.ReadFile(target); err == nil && bytes.Equal(old, b.Bytes()) {
 			continue
 		}
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, target); err != nil {
+		if err := atomicfile.Write(target, b.Bytes(), 0o600); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // ConflistName is the CNI configuration file kubox owns.
@@ -54,9 +56,8 @@ func WriteConflist(dir, ipamDir string, podCIDR *net.IPNet, clusterCIDR *net.IPN
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+ConflistName+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ConflistName), data, 0o644); err != nil {
 		return fmt.Errorf("writing CNI configuration: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, ConflistName))
+	return nil
 }

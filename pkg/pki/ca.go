@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 const (
@@ -138,10 +140,10 @@ func createCA(certFile, keyFile, commonName string, now time.Time) (*CA, error) 
 	}
 	// Key first: if we crash in between, the next start reports the
 	// half-written CA instead of silently trusting a certificate without a key.
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyFile, keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("writing CA key %s: %w", keyFile, err)
 	}
-	if err := writeFileAtomic(certFile, ca.CertPEM, 0o600); err != nil {
+	if err := atomicfile.Write(certFile, ca.CertPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("writing CA certificate %s: %w", certFile, err)
 	}
 	return ca, nil
@@ -157,7 +159,7 @@ func renewCA(ca *CA, now time.Time) error {
 	if err := ca.selfSign(tmpl); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(ca.CertFile, ca.CertPEM, 0o600); err != nil {
+	if err := atomicfile.Write(ca.CertFile, ca.CertPEM, 0o600); err != nil {
 		return fmt.Errorf("writing renewed CA certificate %s: %w", ca.CertFile, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // CertSpec describes a leaf certificate.
@@ -145,10 +147,10 @@ func (ca *CA) issue(certFile, keyFile string, spec CertSpec, now time.Time) erro
 	}
 	// If we crash between the two writes, the pair no longer matches and the
 	// next run re-issues it.
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyFile, keyPEM, 0o600); err != nil {
 		return fmt.Errorf("writing key %s: %w", keyFile, err)
 	}
-	if err := writeFileAtomic(certFile, certPEM, 0o600); err != nil {
+	if err := atomicfile.Write(certFile, certPEM, 0o600); err != nil {
 		return fmt.Errorf("writing certificate %s: %w", certFile, err)
 	}
 	return nil
@@ -239,7 +241,7 @@ func ensureKey(path string) (created bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("encoding key %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(path, keyPEM, 0o600); err != nil {
 		return false, fmt.Errorf("writing key %s: %w", path, err)
 	}
 	return true, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // A credential file holds a certificate and its key in one PEM file, so that
@@ -26,7 +28,7 @@ func WriteCredential(path string, certPEM, keyPEM []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating credential directory: %w", err)
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("writing credential %s: %w", path, err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // WriteKubeconfig writes a kubeconfig with one cluster, user and context, all
@@ -55,7 +57,7 @@ func writeKubeconfig(path, server string, caPEM []byte, user *clientcmdapi.AuthI
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating kubeconfig directory %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(path, data, mode); err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
 	}
 	return nil

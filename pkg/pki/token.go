@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // NewToken returns a strong random secret: 32 random bytes, hex-encoded.
@@ -51,7 +53,7 @@ func WriteToken(path, token string) error {
 	if token == "" {
 		return fmt.Errorf("refusing to write an empty token to %s", path)
 	}
-	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing token %s: %w", path, err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubox-io/kubox/manifests"
 	"github.com/kubox-io/kubox/pkg/addons"
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 	"github.com/kubox-io/kubox/pkg/bundle"
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
@@ -229,11 +230,7 @@ func servingSANs(cfg *config.Server, hostAddrs []net.IP) pki.SANs {
 }
 
 func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // addonValues are what the add-on templates in manifests/ are rendered with.

@@ -89,10 +89,18 @@ data: {color: green}
 	waitFor(t, "extra pruned", time.Minute, gone("configmap", "extra", "-n", "drop-in"))
 
 	// .skip: kubox lets go of good.yaml; removing it then deletes nothing.
+	// Each pass of the deploy controller reads the directory once; a marker
+	// written after the removal and applied, then a second one applied,
+	// shows that a whole pass has seen the removal.
 	write("good.yaml.skip", "")
-	time.Sleep(5 * time.Second)
 	os.Remove(filepath.Join(dir, "good.yaml"))
-	time.Sleep(6 * time.Second)
+	for _, marker := range []string{"marker-1", "marker-2"} {
+		write(marker+".yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+marker+", namespace: default}\n")
+		waitFor(t, marker+" applied", time.Minute, func() (bool, string) {
+			_, ok := get("configmap", marker)
+			return ok, ""
+		})
+	}
 	if _, ok := get("configmap", "good", "-n", "drop-in"); !ok {
 		t.Errorf("good.yaml is skipped, yet its ConfigMap was deleted")
 	}
