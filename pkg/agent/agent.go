@@ -41,16 +41,21 @@ import (
 const CgroupName = "kubox"
 
 // Components returns the node's components in start order.
-func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger) []component.Component {
+// The host part (host setup, containerd, system images) needs nothing of the
+// cluster, so a server starts it beside its control plane; the cluster part
+// (kubelet onward) needs the API.
+func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger) (host, cluster []component.Component) {
 	n := &node{a: a, p: p, creds: creds, log: log, netReady: make(chan struct{})}
 	// containerd (a child process; containers outlive it) and kubox's own
 	// controllers are restarted when they fail; the embedded upstream
 	// components can start once per process, so their failure ends it.
 	restart := func(c component.Component) component.Component { return &component.Restart{Inner: c, Log: log} }
-	comps := []component.Component{
+	host = []component.Component{
 		&component.Step{StepName: "node-setup", Do: n.setup},
 		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
+	}
+	cluster = []component.Component{
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
@@ -60,7 +65,8 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	}
 	// The add-ons' node controllers (local-path storage, servicelb), or
 	// what undoes them when --disable names them.
-	return append(comps, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
+	cluster = append(cluster, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
+	return host, cluster
 }
 
 // node holds what the components learn at start (bundle, cgroup root) for

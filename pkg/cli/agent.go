@@ -136,7 +136,8 @@ func agentCommand() *ucli.Command {
 			// its own client certificate, while it runs.
 			renewer := &join.Renewer{Dir: p.AgentTLSDir, ServerURL: apiURL, APIURL: apiURL, Request: req,
 				RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
-			comps := append(agent.Components(node, p, creds, log),
+			host, rest := agent.Components(node, p, creds, log)
+			comps := append(append(host, rest...),
 				&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log})
 			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
 				return err

@@ -113,7 +113,11 @@ func serverCommand() *ucli.Command {
 				if err != nil {
 					return fmt.Errorf("node certificates: %w", err)
 				}
-				comps = append(comps, agent.Components(node, cfg.Paths, creds, log)...)
+				// The node's host part starts beside the control plane;
+				// the kubelet and what follows wait for both.
+				host, cluster := agent.Components(node, cfg.Paths, creds, log)
+				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
+					Lines: [][]component.Component{comps, host}, Log: log}}, cluster...)
 			}
 			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
 				return err

@@ -102,3 +102,53 @@ func TestCancelDuringStart(t *testing.T) {
 		t.Errorf("ran %q, want only first", got)
 	}
 }
+
+// TestConcurrent: lines start side by side, each in order; the group is
+// ready once both are; stop runs each line in reverse.
+func TestConcurrent(t *testing.T) {
+	rec := &recorder{}
+	readyA1, readyB1 := make(chan struct{}), make(chan struct{})
+	always := make(chan struct{})
+	close(always)
+	a1, a2 := fn(rec, "a1", readyA1, nil), fn(rec, "a2", always, nil)
+	b1 := fn(rec, "b1", readyB1, nil)
+	after := fn(rec, "after", always, nil)
+	c := &Concurrent{ComponentName: "both", Lines: [][]Component{{a1, a2}, {b1}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Runner{}).Run(ctx, c, after) }()
+	waitUntil(t, "both lines to start", func() bool {
+		return strings.Contains(rec.String(), "start:a1") && strings.Contains(rec.String(), "start:b1")
+	})
+	close(readyB1)
+	waitUntil(t, "b1 ready", func() bool { return strings.Contains(rec.String(), "ready:b1") })
+	if strings.Contains(rec.String(), "start:a2") || strings.Contains(rec.String(), "start:after") {
+		t.Fatalf("a2 or after started before a1 was ready: %s", rec)
+	}
+	close(readyA1)
+	waitUntil(t, "after to start", func() bool { return strings.Contains(rec.String(), "start:after") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := rec.String()
+	stops := got[strings.Index(got, "stop:"):]
+	if stops != "stop:after stop:b1 stop:a2 stop:a1" {
+		t.Errorf("stopped %q, want after, then b1, then a2 and a1", stops)
+	}
+}
+
+// TestConcurrentFailure: a line that fails to start stops the runner with
+// the component's name.
+func TestConcurrentFailure(t *testing.T) {
+	rec := &recorder{}
+	always := make(chan struct{})
+	close(always)
+	bad := &Lazy{ComponentName: "bad", Build: func() (Component, error) { return nil, errors.New("port in use") }}
+	c := &Concurrent{ComponentName: "both", Lines: [][]Component{{fn(rec, "a", always, nil)}, {bad}}}
+	err := (&Runner{}).Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "bad: port in use") {
+		t.Fatalf("err = %v", err)
+	}
+	waitUntil(t, "a stopped", func() bool { return strings.Contains(rec.String(), "stop:a") })
+}
