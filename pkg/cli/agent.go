@@ -94,6 +94,12 @@ func agentCommand() *ucli.Command {
 			if _, err := ao.Agent(clusterValues(join.ClusterConfig{}, debug, verbosity)); err != nil {
 				return err
 			}
+			// A node's first join needs the token; one that joined
+			// renews with its own certificate. Checked before anything
+			// is written or opened.
+			if _, err := savedCluster(p.AgentTLSDir, filepath.Join(p.AgentTLSDir, clusterFileName)); err != nil && token == "" {
+				return errNoToken
+			}
 
 			log := logging.New(os.Stderr, verbosity, debug)
 			log.InstallGlobal()
@@ -204,10 +210,10 @@ func joinServer(ctx context.Context, p paths.Paths, serverURL, apiURL, token str
 		return fail(err)
 	}
 	req = join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: []string{pre.NodeIP.String()}}
-	clusterFile := filepath.Join(p.AgentTLSDir, "cluster.json")
+	clusterFile := filepath.Join(p.AgentTLSDir, clusterFileName)
 	saved, savedErr := savedCluster(p.AgentTLSDir, clusterFile)
 	if savedErr != nil && token == "" {
-		return fail(errors.New("no join token: give --token (or KUBOX_TOKEN, or --token-file) for the node's first join; the server keeps it in <data-dir>/server/token"))
+		return fail(errNoToken)
 	}
 	renewer := &join.Renewer{Dir: p.AgentTLSDir, ServerURL: serverURL, APIURL: apiURL, Request: req}
 	delay := time.Second
@@ -258,6 +264,12 @@ func joinServer(ctx context.Context, p paths.Paths, serverURL, apiURL, token str
 		delay = min(2*delay, 30*time.Second)
 	}
 }
+
+// clusterFileName, in the node's credential directory, keeps the cluster's
+// values from the last join or renewal.
+const clusterFileName = "cluster.json"
+
+var errNoToken = errors.New("no join token: give --token (or KUBOX_TOKEN, or --token-file) for the node's first join; the server keeps it in <data-dir>/server/token")
 
 // savedCluster reads what an earlier join left: the cluster's values and
 // the node's credential.

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRefusals: a command line or config file the user got wrong ends in
+// one line that says what to fix, a non-zero exit, and nothing written.
+func TestRefusals(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badKey := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badKey, []byte("flanel-backend: host-gw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"bad flannel backend, no node", []string{"server", "--config", empty, "-d", data, "--disable-agent", "--flannel-backend", "wireguard"}, `invalid --flannel-backend "wireguard"`},
+		{"short node certificates", []string{"server", "--config", empty, "-d", data, "--node-cert-validity", "1s"}, "invalid --node-cert-validity 1s"},
+		{"unknown add-on", []string{"server", "--config", empty, "-d", data, "--disable", "nonsense"}, `invalid --disable "nonsense": choose from coredns, local-storage, servicelb, metrics-server`},
+		{"misspelt config key", []string{"server", "--config", badKey, "-d", data}, `unknown key "flanel-backend"`},
+		{"agent without a server", []string{"agent", "--config", empty, "-d", data}, "no server to join"},
+		{"agent with a bad token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--token", "nonsense"}, "invalid token"},
+		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"kubox"}, c.args...), &stdout, &stderr)
+			out := stderr.String()
+			if code == 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, stderr %q; want a non-zero exit saying %q", code, out, c.want)
+			}
+			if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; lines != 1 {
+				t.Errorf("%d lines on stderr, want one:\n%s", lines, out)
+			}
+		})
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Errorf("a refused command wrote %s", data)
+	}
+}
