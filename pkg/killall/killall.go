@@ -141,7 +141,7 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 			if syscall.Stat(f, &st) != nil {
 				continue
 			}
-			if !netnsInodes[st.Ino] && !(strings.HasPrefix(e.Name(), "cni-") && netnsInRange(e.Name(), podNet)) {
+			if !netnsInodes[st.Ino] && !(strings.HasPrefix(e.Name(), "cni-") && (netnsInRange(e.Name(), podNet) || abandonedNetns(e.Name(), st))) {
 				continue
 			}
 			_ = syscall.Unmount(f, syscall.MNT_DETACH)
@@ -482,6 +482,35 @@ func podSubnet(cniConfDir string) *net.IPNet {
 		}
 	}
 	return nil
+}
+
+// abandonedNetns tells whether a pod network namespace is left over from a
+// sandbox whose set-up or tear-down was cut short (containerd or the kubelet
+// stopped between creating it and attaching it, or between detaching and
+// removing it): no process is in it, it has no interface but loopback, and
+// it is older than any set-up in progress could be. Such a namespace serves
+// no one, and nothing else would ever remove it.
+func abandonedNetns(name string, st syscall.Stat_t) bool {
+	if time.Since(time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) < 30*time.Second {
+		return false
+	}
+	out, err := exec.Command("ip", "-n", name, "-o", "link", "show").Output()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) < 2 || strings.TrimSuffix(f[1], ":") != "lo" {
+			return false
+		}
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		var ns syscall.Stat_t
+		if _, err := strconv.Atoi(p.Name()); err == nil && syscall.Stat("/proc/"+p.Name()+"/ns/net", &ns) == nil && ns.Ino == st.Ino {
+			return false
+		}
+	}
+	return true
 }
 
 // netnsInRange tells whether the named network namespace has an IPv4
