@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
 	gcc libc6-dev make git # cgo build (SQLite)
 	etcd-server            # external-datastore tests
+	etcd-client            # etcdctl: restores kubox's etcd snapshots in tests
 	iproute2 procps        # tests inspect listeners and processes
 	iptables kmod          # kube-proxy, CNI plugins, modprobe
 	nftables               # kube-proxy proxy-mode=nftables

@@ -36,6 +36,8 @@ import (
 	"syscall"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/kubox-io/kubox/pkg/flock"
 )
 
 // ErrNoPayload: the binary was built without the payload (plain go build).
@@ -285,24 +287,11 @@ func extract(dataDir string, p *payload) (Bundle, error) {
 
 // lock takes an exclusive flock on path and returns its release.
 func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	release, err := flock.Exclusive(path)
 	if err != nil {
-		return nil, fsError("create lock file", path, err)
+		return nil, fmt.Errorf("bundled executables: %w; the data dir must be on a local file system that supports flock: choose another --data-dir", err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("bundled executables: lock %s: %w; the data dir must be on a local file system that supports flock: choose another --data-dir", path, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // Close releases it anyway
-		f.Close()
-	}, nil
+	return release, nil
 }
 
 // verify checks that binDir holds exactly the MANIFEST's executables, each a

@@ -74,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			checkConfigCommand(),
 			killallCommand(),
 			tokenCommand(),
+			snapshotCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},

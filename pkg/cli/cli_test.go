@@ -33,6 +33,16 @@ func TestRefusals(t *testing.T) {
 		{"misspelt config key", []string{"server", "--config", badKey, "-d", data}, `unknown key "flanel-backend"`},
 		{"agent without a server", []string{"agent", "--config", empty, "-d", data}, "no server to join"},
 		{"agent with a bad token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--token", "nonsense"}, "invalid token"},
+		{"bad snapshot schedule", []string{"server", "--config", empty, "-d", data, "--snapshot-schedule-cron", "every day"}, `invalid --snapshot-schedule-cron "every day"`},
+		{"reset without a snapshot", []string{"server", "--config", empty, "-d", data, "--cluster-reset"}, "--cluster-reset needs --cluster-reset-restore-path"},
+		{"restore path without reset", []string{"server", "--config", empty, "-d", data, "--cluster-reset-restore-path", "/tmp/x"}, "needs --cluster-reset"},
+		{"restore onto Postgres", []string{"server", "--config", empty, "-d", data, "--datastore-endpoint", "postgres://u@db/k", "--cluster-reset", "--cluster-reset-restore-path", "/tmp/x"}, "restore a postgres datastore with its own tools"},
+		{"S3 without a bucket", []string{"server", "--config", empty, "-d", data, "--snapshot-s3"}, "--snapshot-s3 needs --snapshot-s3-bucket"},
+		{"snapshot restore without a file", []string{"snapshot", "restore", "--config", empty, "-d", data}, "give the snapshot file to restore"},
+		{"snapshot delete without a name", []string{"snapshot", "delete", "--config", empty, "-d", data}, "give the name of the snapshot to delete"},
+		{"snapshot of Postgres", []string{"etcd-snapshot", "save", "--config", empty, "-d", data, "--datastore-endpoint", "postgres://u@db/k"}, "back up a postgres datastore with the database's own tools"},
+		{"snapshot with a bad name", []string{"snapshot", "save", "--config", empty, "-d", data, "--name", "Not/OK"}, `invalid snapshot name "Not/OK"`},
+		{"snapshot ls, bad output", []string{"snapshot", "ls", "--config", empty, "-d", data, "-o", "yaml"}, `invalid --output "yaml"`},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

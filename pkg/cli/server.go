@@ -59,6 +59,16 @@ func serverCommand() *ucli.Command {
 				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
 			&ucli.DurationFlag{Name: "node-cert-validity", Value: config.DefaultNodeCertValidity, Destination: &o.NodeCertValidity,
 				Usage: "how long joining nodes' certificates are valid; nodes renew them when two thirds have passed"},
+			&ucli.StringFlag{Name: "snapshot-schedule-cron", Aliases: []string{"etcd-snapshot-schedule-cron"}, Value: config.DefaultSnapshotSchedule, Destination: &o.Snapshot.Schedule,
+				Usage: "when to take scheduled snapshots of the datastore (cron: minute hour day month weekday)"},
+			&ucli.IntFlag{Name: "snapshot-retention", Aliases: []string{"etcd-snapshot-retention"}, Value: config.DefaultSnapshotRetention, Destination: &o.Snapshot.Retention,
+				Usage: "how many scheduled snapshots to keep"},
+			&ucli.StringFlag{Name: "snapshot-dir", Aliases: []string{"etcd-snapshot-dir"}, Destination: &o.Snapshot.Dir,
+				Usage: "where snapshots are kept (default <data-dir>/server/db/snapshots)"},
+			&ucli.BoolFlag{Name: "snapshot-disable", Aliases: []string{"etcd-disable-snapshots"}, Destination: &o.Snapshot.Disable, Usage: "take no scheduled snapshots"},
+			&ucli.BoolFlag{Name: "cluster-reset", Destination: &o.ClusterReset, Usage: "with --cluster-reset-restore-path: replace the datastore with a snapshot, then start"},
+			&ucli.StringFlag{Name: "cluster-reset-restore-path", Destination: &o.ClusterResetRestorePath,
+				Usage: "snapshot file to restore (the current database is kept aside; a restart with the same flags does not restore again)"},
 			&ucli.StringSliceFlag{Name: "kube-apiserver-arg", Destination: apiArgs, Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-controller-manager-arg", Destination: cmArgs, Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
@@ -68,7 +78,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
-		}, nodeOpts...),
+		}, append(s3Flags(&o.Snapshot.S3), nodeOpts...)...),
 		Action: func(c *ucli.Context) error {
 			files, err := configfile.Files(configFile, c.IsSet("config"))
 			if err != nil {

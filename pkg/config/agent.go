@@ -54,6 +54,21 @@ type Agent struct {
 	Verbosity     int
 }
 
+// NodeName checks a --node-name; "" means the host name, lower-cased.
+func NodeName(name string) (string, error) {
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("cannot read the hostname for the node name: %w; set --node-name", err)
+		}
+		name = strings.ToLower(h)
+	}
+	if !nodeNameRE.MatchString(name) || len(name) > 253 {
+		return "", fmt.Errorf("invalid --node-name %q: use lowercase letters, digits, '-' and '.'", name)
+	}
+	return name, nil
+}
+
 var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 // Agent validates the node options; cluster values come from s.
@@ -74,16 +89,9 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		Verbosity:      s.Verbosity,
 		Disabled:       s.Disabled,
 	}
-	a.NodeName = o.NodeName
-	if a.NodeName == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the hostname for the node name: %w; set --node-name", err)
-		}
-		a.NodeName = strings.ToLower(h)
-	}
-	if !nodeNameRE.MatchString(a.NodeName) || len(a.NodeName) > 253 {
-		return nil, fmt.Errorf("invalid --node-name %q: use lowercase letters, digits, '-' and '.'", a.NodeName)
+	var err error
+	if a.NodeName, err = NodeName(o.NodeName); err != nil {
+		return nil, err
 	}
 	if o.NodeIP == "" {
 		a.NodeIP = hostnet.PrimaryIP()

@@ -71,6 +71,11 @@ type ServerOptions struct {
 	Verbosity      int
 	RunDir         string
 	Disable        []string
+	Snapshot       SnapshotOptions
+	// ClusterReset with ClusterResetRestorePath replaces the datastore
+	// with a snapshot before the server starts.
+	ClusterReset            bool
+	ClusterResetRestorePath string
 }
 
 // Addons are the built-in add-ons --disable can turn off.
@@ -105,6 +110,12 @@ type Server struct {
 	// NodeName is the server's own node, "" with --disable-agent: no
 	// joining node may take it.
 	NodeName string
+	// Snapshots are taken on a schedule into Snapshots.Dir.
+	Snapshots Snapshots
+	// RestoreFrom is a snapshot file, or a snapshot's name in the snapshot
+	// dir or S3, that replaces the datastore before the server starts
+	// (--cluster-reset-restore-path), "" for none.
+	RestoreFrom string
 }
 
 // ExtraArgs are the user's escape hatch: upstream flags (without the leading
@@ -166,6 +177,16 @@ func (d Datastore) Kind() string {
 	default:
 		return "etcd"
 	}
+}
+
+// SQLiteFile is the database file of an SQLite datastore: the data dir's,
+// or the one a sqlite:// endpoint names.
+func (d Datastore) SQLiteFile(p paths.Paths) string {
+	if rest, ok := strings.CutPrefix(d.Endpoint, "sqlite://"); ok {
+		file, _, _ := strings.Cut(rest, "?")
+		return file
+	}
+	return p.SQLiteFile
 }
 
 // APIServiceIP is the first address of the service CIDR, the ClusterIP of
@@ -302,6 +323,12 @@ func (o ServerOptions) Server() (*Server, error) {
 	if err := s.Datastore.validate(); err != nil {
 		return nil, err
 	}
+	if s.Snapshots, err = o.Snapshot.Snapshots(s.Paths); err != nil {
+		return nil, err
+	}
+	if s.RestoreFrom, err = restorePath(o.ClusterReset, o.ClusterResetRestorePath, s.Datastore); err != nil {
+		return nil, err
+	}
 	s.Disabled = map[string]bool{}
 	for _, d := range o.Disable {
 		known := false
@@ -321,6 +348,28 @@ func (o ServerOptions) Server() (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// restorePath checks --cluster-reset and --cluster-reset-restore-path.
+func restorePath(reset bool, path string, ds Datastore) (string, error) {
+	switch {
+	case !reset && path == "":
+		return "", nil
+	case !reset:
+		return "", fmt.Errorf("--cluster-reset-restore-path needs --cluster-reset: add it to restore %s", path)
+	case path == "":
+		return "", fmt.Errorf("--cluster-reset needs --cluster-reset-restore-path FILE: a single server has no membership to reset; give the snapshot to restore (see 'kubox snapshot ls')")
+	case ds.Kind() != "sqlite":
+		return "", fmt.Errorf("--cluster-reset-restore-path restores the embedded SQLite datastore; restore a %s datastore with its own tools, then start kubox", ds.Kind())
+	}
+	if !strings.Contains(path, "/") {
+		return path, nil // a snapshot's name, in --snapshot-dir or S3
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("invalid --cluster-reset-restore-path %q: %v", path, err)
+	}
+	return abs, nil
 }
 
 func (d Datastore) validate() error {

@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -70,14 +70,16 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 	}
 	kineEndpoint := d.cfg.Endpoint
 	if d.cfg.Kind() == "sqlite" {
-		if err := os.MkdirAll(d.paths.DBDir, 0o700); err != nil {
+		// The data dir's database, or the one a sqlite:// endpoint names.
+		file := d.cfg.SQLiteFile(d.paths)
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return fmt.Errorf("cannot create the database directory: %w; check that --data-dir %s is writable", err, d.paths.DataDir)
 		}
-		if err := checkSQLiteFile(d.paths.SQLiteFile); err != nil {
+		if err := checkSQLiteFile(file); err != nil {
 			return err
 		}
 		if kineEndpoint == "" {
-			kineEndpoint = "sqlite://" + d.paths.SQLiteFile + "?" + sqlite.DefaultParams
+			kineEndpoint = "sqlite://" + file + "?" + sqlite.DefaultParams
 		}
 	}
 	if err := os.MkdirAll(d.paths.ServerDir, 0o700); err != nil {
@@ -179,11 +181,16 @@ func (d *Datastore) Stop(ctx context.Context) error {
 
 func (d *Datastore) explain(err error) error {
 	msg := err.Error()
-	if d.cfg.Kind() == "sqlite" && (strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") || strings.Contains(msg, "corrupt")) {
-		return corruptError(d.paths.SQLiteFile, msg)
-	}
-	if strings.Contains(msg, "readonly") || strings.Contains(msg, "permission denied") || strings.Contains(msg, "unable to open") {
-		return fmt.Errorf("cannot open the database in %s: %s; check that --data-dir is writable", d.paths.DBDir, msg)
+	// Only SQLite has a file kubox opens itself: other databases' own
+	// errors point at the endpoint.
+	if d.cfg.Kind() == "sqlite" {
+		file := d.cfg.SQLiteFile(d.paths)
+		if strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") || strings.Contains(msg, "corrupt") {
+			return corruptError(file, msg)
+		}
+		if strings.Contains(msg, "readonly") || strings.Contains(msg, "permission denied") || strings.Contains(msg, "unable to open") {
+			return fmt.Errorf("cannot open the database in %s: %s; check that --data-dir is writable", filepath.Dir(file), msg)
+		}
 	}
 	return fmt.Errorf("cannot start the %s datastore: %s; check --datastore-endpoint", d.cfg.Kind(), msg)
 }
@@ -214,13 +221,21 @@ func checkSQLiteFile(file string) error {
 	return nil
 }
 
-// redact hides credentials in a datastore URL list.
+// redact hides credentials in a datastore URL list. It works on the text
+// rather than through net/url, which refuses MySQL's tcp(host:port) form.
 func redact(endpoints string) string {
 	var out []string
 	for _, e := range strings.Split(endpoints, ",") {
-		if u, err := url.Parse(e); err == nil && u.User != nil {
-			u.User = url.User(u.User.Username())
-			e = u.String()
+		if scheme, rest, ok := strings.Cut(e, "://"); ok {
+			// The userinfo ends at the last '@' before the path.
+			auth := rest
+			if i := strings.IndexByte(auth, '/'); i >= 0 {
+				auth = auth[:i]
+			}
+			if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+				user, _, _ := strings.Cut(auth[:at], ":")
+				e = scheme + "://" + user + rest[at:]
+			}
 		}
 		out = append(out, e)
 	}

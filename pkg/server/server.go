@@ -23,14 +23,17 @@ import (
 	"github.com/kubox-io/kubox/pkg/bundle"
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/config/paths"
 	"github.com/kubox-io/kubox/pkg/datastore"
 	"github.com/kubox-io/kubox/pkg/deploy"
+	"github.com/kubox-io/kubox/pkg/flock"
 	"github.com/kubox-io/kubox/pkg/hostnet"
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/pki"
+	"github.com/kubox-io/kubox/pkg/snapshot"
 )
 
 // Server is a prepared server: directories, API port, certificates and
@@ -40,6 +43,8 @@ type Server struct {
 	certs pki.ControlPlane
 	ln    net.Listener
 	comps []component.Component
+	// unlock releases the data dir's server lock.
+	unlock func()
 }
 
 // New prepares a server. Close releases the API port if the server never
@@ -48,23 +53,86 @@ func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 	if err := prepareDirs(cfg); err != nil {
 		return nil, err
 	}
-	ln, err := listen(cfg)
+	unlock, err := lockDataDir(cfg.Paths)
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, ln: ln}
+	ln, err := listen(cfg)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	srv := &Server{cfg: cfg, ln: ln, unlock: unlock}
+	if err := srv.restore(log); err != nil {
+		srv.Close()
+		return nil, err
+	}
 	if err := srv.prepare(log); err != nil {
-		ln.Close()
+		srv.Close()
 		return nil, err
 	}
 	return srv, nil
 }
 
+// lockDataDir takes the data dir's server lock, held while the server
+// runs: a second server on the same data dir, or a restore under a
+// running one, is refused.
+func lockDataDir(p paths.Paths) (func(), error) {
+	unlock, err := flock.TryExclusive(p.ServerLock)
+	if errors.Is(err, flock.ErrHeld) {
+		return nil, fmt.Errorf("another kubox server is running with --data-dir %s: stop it first (systemctl stop kubox, or kubox killall)", p.DataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot lock --data-dir %s: %w; it must be on a local file system that supports flock", p.DataDir, err)
+	}
+	return unlock, nil
+}
+
+// restore replaces the datastore with --cluster-reset-restore-path's
+// snapshot, once: a restart with the same flags (a service that still has
+// them) starts from the current state instead of rolling back again.
+func (s *Server) restore(log *logging.Logger) error {
+	from := s.cfg.RestoreFrom
+	if from == "" {
+		return nil
+	}
+	dbFile := s.cfg.Datastore.SQLiteFile(s.cfg.Paths)
+	// A name only in S3 is fetched first.
+	store := snapshot.Store{Dir: s.cfg.Snapshots.Dir, S3: s.cfg.Snapshots.S3}
+	from, err := store.Fetch(context.Background(), from)
+	if err != nil {
+		return err
+	}
+	m, err := snapshot.Verify(from)
+	if err != nil {
+		return err
+	}
+	if last, ok := snapshot.LastRestore(dbFile); ok && m.SHA256 != "" && last.SHA256 == m.SHA256 {
+		log.Warnf("snapshot %s was restored at %s already; starting from the current state: remove --cluster-reset and --cluster-reset-restore-path", from, last.At.Format(time.RFC3339))
+		return nil
+	}
+	r, err := snapshot.RestoreSQLite(context.Background(), from, dbFile, time.Now())
+	if err != nil {
+		return err
+	}
+	kept := "there was none"
+	if r.PreRestore != "" {
+		kept = "it is in " + r.PreRestore
+	}
+	log.Infof("restored the datastore from snapshot %s (revision %d); previous database: %s", from, r.Revision, kept)
+	log.Warnf("remove --cluster-reset and --cluster-reset-restore-path from the server's flags or config: a later restart with them does not restore again")
+	return nil
+}
+
 // Components are the control plane's components in start order.
 func (s *Server) Components() []component.Component { return s.comps }
 
-// Close releases the API port.
-func (s *Server) Close() error { return s.ln.Close() }
+// Close releases the API port and the data dir.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.unlock()
+	return err
+}
 
 func (s *Server) prepare(log *logging.Logger) error {
 	cfg, ln, p := s.cfg, s.ln, s.cfg.Paths
@@ -153,7 +221,41 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return err
 	}
 	s.comps = append(s.comps, comps...)
+	if sched := s.scheduledSnapshots(log); sched != nil {
+		s.comps = append(s.comps, sched)
+	}
 	return nil
+}
+
+// scheduledSnapshots is the component taking snapshots on
+// --snapshot-schedule-cron, nil when disabled or when the datastore is one
+// kubox cannot snapshot (Postgres, MySQL: the database's own backups).
+func (s *Server) scheduledSnapshots(log *logging.Logger) component.Component {
+	cfg := s.cfg
+	if kind := cfg.Datastore.Kind(); cfg.Snapshots.Disabled || (kind != "sqlite" && kind != "etcd") {
+		return nil
+	}
+	sched, err := config.ParseSchedule(cfg.Snapshots.Schedule) // validated in config
+	if err != nil {
+		return nil
+	}
+	store := snapshot.Store{Dir: cfg.Snapshots.Dir, Node: s.snapshotNode(), Datastore: cfg.Datastore, Paths: cfg.Paths, S3: cfg.Snapshots.S3}
+	slog := log.For("snapshots")
+	return &component.Func{ComponentName: "snapshots", Run: func(ctx context.Context) error {
+		return store.RunScheduled(ctx, sched, cfg.Snapshots.Retention, slog)
+	}}
+}
+
+// snapshotNode names the server's snapshots: its node, or the host.
+func (s *Server) snapshotNode() string {
+	if s.cfg.NodeName != "" {
+		return s.cfg.NodeName
+	}
+	n, err := config.NodeName("")
+	if err != nil {
+		return "server"
+	}
+	return n
 }
 
 // prepareDirs creates the server's directories, and proves the data dir is

@@ -18,6 +18,8 @@ type Paths struct {
 	ServerDir    string // <data-dir>/server
 	DBDir        string // <data-dir>/server/db
 	SQLiteFile   string // <data-dir>/server/db/state.db
+	SnapshotDir  string // <data-dir>/server/db/snapshots (default)
+	ServerLock   string // <data-dir>/server/lock, held by a running server
 	KineSocket   string // <data-dir>/server/kine.sock (etcd API of kine)
 	TLSDir       string // <data-dir>/server/tls
 	CredDir      string // <data-dir>/server/cred (component kubeconfigs)
@@ -69,6 +71,8 @@ func New(dataDir, configDir, runDir string) Paths {
 		ServerDir:    server,
 		DBDir:        db,
 		SQLiteFile:   filepath.Join(db, "state.db"),
+		SnapshotDir:  filepath.Join(db, "snapshots"),
+		ServerLock:   filepath.Join(server, "lock"),
 		KineSocket:   filepath.Join(server, "kine.sock"),
 		TLSDir:       filepath.Join(server, "tls"),
 		CredDir:      filepath.Join(server, "cred"),

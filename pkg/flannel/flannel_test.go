@@ -1,0 +1,172 @@
+package flannel
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flannel-io/flannel/pkg/subnet"
+)
+
+// Start writes flannel's network configuration before it needs the API.
+// A kubeconfig that does not exist stops it right after, so the file can
+// be checked without a cluster, root or a kernel interface.
+func TestStartWritesNetConf(t *testing.T) {
+	for _, backend := range []string{"vxlan", "host-gw"} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			confDir := filepath.Join(dir, "agent", "conf")
+			t.Setenv("NODE_NAME", "outer")
+			_, err := Start(context.Background(), Config{
+				NodeName:    "node-a",
+				NodeIP:      net.ParseIP("192.0.2.10"),
+				Backend:     backend,
+				ClusterCIDR: cidr(t, "10.52.0.0/16"),
+				Kubeconfig:  filepath.Join(dir, "missing.kubeconfig"),
+				ConfDir:     confDir,
+				SubnetFile:  filepath.Join(dir, "run", "subnet.env"),
+				CNIConfDir:  filepath.Join(dir, "net.d"),
+				CNIIPAMDir:  filepath.Join(dir, "networks"),
+			})
+			if err == nil {
+				t.Fatal("Start succeeded without a kubeconfig")
+			}
+			t.Log(err)
+			oneLine(t, err)
+			if !strings.HasPrefix(err.Error(), "flannel subnet manager: ") {
+				t.Errorf("error %q does not say which part failed", err)
+			}
+			// flannel's subnet manager reads NODE_NAME; Start must give
+			// the process its own value back.
+			if got := os.Getenv("NODE_NAME"); got != "outer" {
+				t.Errorf("NODE_NAME after Start = %q, want outer", got)
+			}
+			path := filepath.Join(confDir, "flannel-net-conf.json")
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Parsed as flannel itself parses it.
+			sc, err := subnet.ParseConfig(string(data))
+			if err != nil {
+				t.Fatalf("flannel cannot parse %s: %v", data, err)
+			}
+			if sc.BackendType != backend {
+				t.Errorf("backend type = %q, want %q", sc.BackendType, backend)
+			}
+			if !sc.EnableIPv4 || sc.EnableIPv6 {
+				t.Errorf("EnableIPv4, EnableIPv6 = %v, %v; want true, false", sc.EnableIPv4, sc.EnableIPv6)
+			}
+			if got := sc.Network.String(); got != "10.52.0.0/16" {
+				t.Errorf("network = %s, want 10.52.0.0/16", got)
+			}
+			for p, want := range map[string]os.FileMode{path: 0o600, confDir: 0o700} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != want {
+					t.Errorf("%s mode = %v, want %v", p, fi.Mode().Perm(), want)
+				}
+			}
+			// Nothing past the subnet manager ran.
+			for _, p := range []string{filepath.Join(dir, "run", "subnet.env"), filepath.Join(dir, "net.d", ConflistName)} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("%s exists after a failed start (err %v)", p, err)
+				}
+			}
+		})
+	}
+}
+
+// Without NODE_NAME set before, Start leaves it unset.
+func TestStartUnsetsNodeName(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	os.Unsetenv("NODE_NAME")
+	dir := t.TempDir()
+	_, err := Start(context.Background(), Config{
+		NodeName: "node-a", Backend: "vxlan", ClusterCIDR: cidr(t, "10.42.0.0/16"),
+		Kubeconfig: filepath.Join(dir, "missing"), ConfDir: dir,
+	})
+	if err == nil {
+		t.Fatal("Start succeeded without a kubeconfig")
+	}
+	if v, had := os.LookupEnv("NODE_NAME"); had {
+		t.Errorf("NODE_NAME = %q after Start, want unset", v)
+	}
+}
+
+// loopback returns the name of the interface holding 127.0.0.1, or skips.
+func loopback(t *testing.T) string {
+	t.Helper()
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Skipf("no interfaces: %v", err)
+	}
+	for _, ifc := range ifaces {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+				return ifc.Name
+			}
+		}
+	}
+	t.Skip("no interface holds 127.0.0.1")
+	return ""
+}
+
+func TestExternalInterface(t *testing.T) {
+	lo := loopback(t)
+	t.Run("by node IP", func(t *testing.T) {
+		ext, err := externalInterface("", net.ParseIP("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ext.IfaceName != lo || ext.Iface.Name != lo {
+			t.Errorf("interface = %q, want %q", ext.IfaceName, lo)
+		}
+		// Four bytes: flannel writes them into the VXLAN device and the
+		// node annotation.
+		if len(ext.IfaceAddr) != 4 || !ext.IfaceAddr.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("IfaceAddr = %v (len %d), want 127.0.0.1 in 4 bytes", ext.IfaceAddr, len(ext.IfaceAddr))
+		}
+		if len(ext.ExtAddr) != 4 || !ext.ExtAddr.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("ExtAddr = %v (len %d), want 127.0.0.1 in 4 bytes", ext.ExtAddr, len(ext.ExtAddr))
+		}
+	})
+	t.Run("by name", func(t *testing.T) {
+		ext, err := externalInterface(lo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ext.IfaceName != lo || ext.IfaceAddr.To4() == nil || !ext.ExtAddr.Equal(ext.IfaceAddr) {
+			t.Errorf("got %s %v ext %v, want %s with its own IPv4 address as both", ext.IfaceName, ext.IfaceAddr, ext.ExtAddr, lo)
+		}
+	})
+}
+
+func TestExternalInterfaceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		iface  string
+		nodeIP net.IP
+		want   string
+	}{
+		{"unknown interface", "kubox-nosuch0", net.ParseIP("127.0.0.1"), "--flannel-iface kubox-nosuch0: no such interface with an IPv4 address"},
+		// TEST-NET-1 is on no host.
+		{"node IP on no interface", "", net.ParseIP("192.0.2.77"), "no interface holds the node IP 192.0.2.77; set --node-ip or --flannel-iface"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := externalInterface(tc.iface, tc.nodeIP)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error = %q, want %q", err, tc.want)
+			}
+		})
+	}
+}

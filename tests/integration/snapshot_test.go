@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const keeperPod = `apiVersion: v1
+kind: Pod
+metadata: {name: keeper, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: echo
+    image: kubox.test/echo:v1
+    imagePullPolicy: Never
+    args: [serve, --port, "8080"]
+`
+
+// TestSnapshotRestore: a snapshot taken while the server runs brings the
+// cluster back to that moment; the node and its pod come back; a bad
+// snapshot and a restore under a running server are refused; scheduled
+// snapshots keep their retention.
+func TestSnapshotRestore(t *testing.T) {
+	images := testImages(t)
+	s := startNode(t, "--snapshot-schedule-cron", "* * * * *", "--snapshot-retention", "1")
+	dropImage(t, s, filepath.Join(images, "echo.tar"))
+	f := filepath.Join(t.TempDir(), "keeper.yaml")
+	os.WriteFile(f, []byte(keeperPod), 0o644)
+	s.MustKubectl("apply", "-f", f)
+	if out, err := s.Kubectl("wait", "pod/keeper", "--for=condition=Ready", "--timeout=180s"); err != nil {
+		t.Fatalf("pod keeper not Ready: %v\n%s", err, out)
+	}
+	s.MustKubectl("create", "configmap", "a", "--from-literal=k=A")
+
+	// The subcommand, then the flags, then any arguments.
+	snap := func(cmd string, args ...string) (string, error) {
+		return run(s.bin, append([]string{"snapshot", cmd, "--config", s.ConfigFile, "--data-dir", s.DataDir}, args...), nil)
+	}
+	out, err := snap("save", "--name", "before")
+	if err != nil {
+		t.Fatalf("kubox snapshot save: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`saved snapshot (\S+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("kubox snapshot save said %q", out)
+	}
+	file := filepath.Join(s.DataDir, "server", "db", "snapshots", m[1])
+	if out, err := snap("ls"); err != nil || !strings.Contains(out, m[1]) {
+		t.Fatalf("kubox snapshot ls does not list %s: %v\n%s", m[1], err, out)
+	}
+
+	s.MustKubectl("create", "configmap", "b", "--from-literal=k=B")
+	s.MustKubectl("delete", "configmap", "a")
+
+	// The server holds its data dir: no restore under it.
+	if out, err := snap("restore", file); err == nil || !strings.Contains(out, "is running") {
+		t.Fatalf("restore under a running server: %v\n%s", err, out)
+	}
+	s.Stop()
+
+	// A truncated snapshot is refused and changes nothing.
+	db := filepath.Join(s.DataDir, "server", "db", "state.db")
+	sum := fileSum(t, db)
+	bad := filepath.Join(t.TempDir(), m[1])
+	data, _ := os.ReadFile(file)
+	os.WriteFile(bad, data[:len(data)/2], 0o600)
+	meta, _ := os.ReadFile(file + ".json")
+	os.WriteFile(bad+".json", meta, 0o600)
+	out, err = run(s.bin, append(s.argv(), "--cluster-reset", "--cluster-reset-restore-path", bad), nil)
+	if err == nil || !strings.Contains(lastLine(out), "corrupt or truncated") {
+		t.Fatalf("restore of a truncated snapshot: %v\n%s", err, out)
+	}
+	if fileSum(t, db) != sum {
+		t.Fatal("a refused restore changed the database")
+	}
+
+	args := s.Args
+	s.Args = append(args, "--cluster-reset", "--cluster-reset-restore-path", file)
+	s.StartReady()
+	if v, err := s.Kubectl("get", "configmap", "a", "-o", "jsonpath={.data.k}"); err != nil || v != "A" {
+		t.Errorf("configmap a after restore: %q, %v; want A", v, err)
+	}
+	if out, err := s.Kubectl("get", "configmap", "b"); err == nil {
+		t.Errorf("configmap b, created after the snapshot, is back:\n%s", out)
+	}
+	waitFor(t, "node Ready and pod keeper Running after the restore", 3*time.Minute, func() (bool, string) {
+		nodes, _ := s.Kubectl("get", "nodes", "--no-headers")
+		pod, _ := s.Kubectl("get", "pod", "keeper", "--no-headers")
+		return strings.Contains(nodes, " Ready ") && strings.Contains(pod, " Running "), nodes + pod
+	})
+	s.MustKubectl("create", "configmap", "c", "--from-literal=k=C")
+
+	// Restarted with the same flags, as a service would be: no second
+	// roll-back.
+	s.Stop()
+	s.StartReady()
+	if _, err := s.Kubectl("get", "configmap", "c"); err != nil {
+		t.Errorf("configmap c, created after the restore, is gone after a restart with the same flags: %v", err)
+	}
+	if !strings.Contains(s.tail(400), "restored at") {
+		t.Errorf("no log line saying the snapshot was restored already")
+	}
+	s.Stop()
+	s.Args = args
+	s.StartReady()
+
+	// Every minute a scheduled snapshot; one kept.
+	waitFor(t, "scheduled snapshots pruned to 1", 3*time.Minute, func() (bool, string) {
+		out, _ := snap("ls")
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "scheduled-") {
+				n++
+			}
+		}
+		return n == 1 && strings.Contains(s.tail(2000), "removed snapshot"), fmt.Sprintf("%d scheduled\n%s", n, out)
+	})
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
