@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/containerd/daemon"
 
 	"github.com/kubox-io/kubox/pkg/version"
@@ -75,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			killallCommand(),
 			tokenCommand(),
 			snapshotCommand(),
+			certificateCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},
@@ -100,4 +103,32 @@ func oneLine(err error) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// applyOwnConfig applies the config file's keys that are this command's
+// own flags, for commands that share the server's config file.
+func applyOwnConfig(c *ucli.Context, configFile, cmdName string) error {
+	files, err := configfile.Files(configFile, c.IsSet("config"))
+	if err != nil {
+		return err
+	}
+	return configfile.ApplyOwn(c, cmdName, files)
+}
+
+// outputFlag is -o for commands that print a table, or JSON with -o json.
+func outputFlag(dest *string) ucli.Flag {
+	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: dest, Usage: "json for machine-readable output"}
+}
+
+func checkOutput(output string) error {
+	if output != "" && output != "json" {
+		return fmt.Errorf("invalid --output %q: give json, or leave it out for a table", output)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -43,6 +43,8 @@ func TestRefusals(t *testing.T) {
 		{"snapshot of Postgres", []string{"etcd-snapshot", "save", "--config", empty, "-d", data, "--datastore-endpoint", "postgres://u@db/k"}, "back up a postgres datastore with the database's own tools"},
 		{"snapshot with a bad name", []string{"snapshot", "save", "--config", empty, "-d", data, "--name", "Not/OK"}, `invalid snapshot name "Not/OK"`},
 		{"snapshot ls, bad output", []string{"snapshot", "ls", "--config", empty, "-d", data, "-o", "yaml"}, `invalid --output "yaml"`},
+		{"certificate check, no data dir", []string{"certificate", "check", "--config", empty, "-d", data}, "no certificates in"},
+		{"certificate check, bad output", []string{"certificate", "check", "--config", empty, "-d", data, "-o", "wide"}, `invalid --output "wide"`},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/kubox-io/kubox/pkg/agent"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/config/paths"
-	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/killall"
 	"github.com/kubox-io/kubox/pkg/logging"
 )
@@ -31,11 +30,7 @@ func killallCommand() *ucli.Command {
 			// The data dir may be set only in config.yaml, as install.sh's
 			// service does it.
 			given := c.IsSet("data-dir") // on the command line or in KUBOX_DATA_DIR
-			files, err := configfile.Files(configFile, c.IsSet("config"))
-			if err != nil {
-				return err
-			}
-			if err := configfile.ApplyOwn(c, "kubox killall", files); err != nil {
+			if err := applyOwnConfig(c, configFile, "kubox killall"); err != nil {
 				return err
 			}
 			abs, err := filepath.Abs(dataDir)

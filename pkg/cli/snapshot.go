@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/config/paths"
-	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/flock"
 	"github.com/kubox-io/kubox/pkg/snapshot"
 )
@@ -66,11 +64,7 @@ func (o *snapshotOptions) flags() []ucli.Flag {
 // store reads the config file under the command line and returns the
 // node's snapshot store.
 func (o *snapshotOptions) store(c *ucli.Context) (snapshot.Store, error) {
-	files, err := configfile.Files(o.configFile, c.IsSet("config"))
-	if err != nil {
-		return snapshot.Store{}, err
-	}
-	if err := configfile.ApplyOwn(c, "kubox snapshot "+c.Command.Name, files); err != nil {
+	if err := applyOwnConfig(c, o.configFile, "kubox snapshot "+c.Command.Name); err != nil {
 		return snapshot.Store{}, err
 	}
 	abs, err := filepath.Abs(o.dataDir)
@@ -138,10 +132,10 @@ func snapshotList() *ucli.Command {
 		Aliases:      []string{"list"},
 		Usage:        "list snapshots",
 		OnUsageError: usageError,
-		Flags:        append(o.flags(), &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &output, Usage: "json for machine-readable output"}),
+		Flags:        append(o.flags(), outputFlag(&output)),
 		Action: func(c *ucli.Context) error {
-			if output != "" && output != "json" {
-				return fmt.Errorf("invalid --output %q: give json, or leave it out for a table", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			s, err := o.store(c)
 			if err != nil {
@@ -160,9 +154,7 @@ func snapshotList() *ucli.Command {
 				for _, m := range list {
 					out = append(out, entry{m, m.Location})
 				}
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(c.App.Writer, out)
 			}
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tLOCATION\tSIZE\tCREATED")

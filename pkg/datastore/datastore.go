@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/k3s-io/kine/pkg/drivers/generic"
-	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	"github.com/k3s-io/kine/pkg/endpoint"
 	kinetls "github.com/k3s-io/kine/pkg/tls"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -78,8 +77,10 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 		if err := checkSQLiteFile(file); err != nil {
 			return err
 		}
-		if kineEndpoint == "" {
-			kineEndpoint = "sqlite://" + file + "?" + sqlite.DefaultParams
+		if rest, ok := strings.CutPrefix(kineEndpoint, "sqlite://"); ok {
+			kineEndpoint = serialEndpoint(rest)
+		} else {
+			kineEndpoint = serialEndpoint(file)
 		}
 	}
 	if err := os.MkdirAll(d.paths.ServerDir, 0o700); err != nil {

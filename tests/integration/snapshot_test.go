@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -39,11 +40,33 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	s.MustKubectl("create", "configmap", "a", "--from-literal=k=A")
 
+	// Every certificate the node uses is listed, with a year left.
+	out, err := run(s.bin, []string{"certificate", "check", "--config", s.ConfigFile, "--data-dir", s.DataDir, "-o", "json"}, nil)
+	if err != nil {
+		t.Fatalf("kubox certificate check: %v\n%s", err, out)
+	}
+	var certs []struct {
+		Name     string `json:"name"`
+		DaysLeft int    `json:"daysLeft"`
+	}
+	if err := json.Unmarshal([]byte(out), &certs); err != nil {
+		t.Fatalf("kubox certificate check -o json: %v\n%s", err, out)
+	}
+	left := map[string]int{}
+	for _, c := range certs {
+		left[c.Name] = c.DaysLeft
+	}
+	for _, name := range []string{"serving-kube-apiserver", "client-admin", "server-ca", "kubelet-ca", "client-node"} {
+		if d, ok := left[name]; !ok || d < 364 {
+			t.Errorf("certificate check: %s has %d days left (listed: %v)", name, d, ok)
+		}
+	}
+
 	// The subcommand, then the flags, then any arguments.
 	snap := func(cmd string, args ...string) (string, error) {
 		return run(s.bin, append([]string{"snapshot", cmd, "--config", s.ConfigFile, "--data-dir", s.DataDir}, args...), nil)
 	}
-	out, err := snap("save", "--name", "before")
+	out, err = snap("save", "--name", "before")
 	if err != nil {
 		t.Fatalf("kubox snapshot save: %v\n%s", err, out)
 	}
