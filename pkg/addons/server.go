@@ -21,7 +21,7 @@ const MetricsServerUser = "system:kubox-metrics-server"
 // corednsCustom rolls CoreDNS when its coredns-custom ConfigMap changes.
 func corednsCustom(env ServerEnv) ([]component.Component, error) {
 	return []component.Component{restartable(&component.Func{ComponentName: "coredns-custom", Run: func(ctx context.Context) error {
-		client, err := kubeclient.New(env.Config.Kubeconfig)
+		client, err := kubeclient.New(env.Config.Paths.AdminKubeconfig)
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,8 @@ func metricsServer(env ServerEnv) ([]component.Component, error) {
 	}
 	f := func(name string) string { return filepath.Join(p.TLSDir, name) }
 	clientCert, clientKey := f("client-metrics-server.crt"), f("client-metrics-server.key")
-	if _, err := clientCA.EnsureCert(clientCert, clientKey, pki.CertSpec{CommonName: MetricsServerUser, Client: true}, config.CertRenewBefore, now); err != nil {
+	renewBefore := config.RenewBefore(cfg.CertValidity)
+	if _, err := clientCA.EnsureCert(clientCert, clientKey, pki.CertSpec{CommonName: MetricsServerUser, Client: true, Validity: cfg.CertValidity}, renewBefore, now); err != nil {
 		return nil, err
 	}
 	servingCert, servingKey := f("serving-metrics-server.crt"), f("serving-metrics-server.key")
@@ -55,11 +56,12 @@ func metricsServer(env ServerEnv) ([]component.Component, error) {
 		DNSNames: []string{"metrics-server.kube-system.svc", "metrics-server.kube-system.svc." + cfg.ClusterDomain},
 		IPs:      []net.IP{cfg.AdvertiseAddress},
 	}}
-	if _, err := serverCA.EnsureCert(servingCert, servingKey, spec, config.CertRenewBefore, now); err != nil {
+	spec.Validity = cfg.CertValidity
+	if _, err := serverCA.EnsureCert(servingCert, servingKey, spec, renewBefore, now); err != nil {
 		return nil, err
 	}
 	kc := filepath.Join(p.CredDir, "metrics-server.kubeconfig")
-	if err := pki.WriteKubeconfig(kc, cfg.LocalURL(), env.CAPEM, clientCert, clientKey, 0o600); err != nil {
+	if err := pki.WriteKubeconfigForFiles(kc, cfg.LocalURL(), env.CAPEM, clientCert, clientKey); err != nil {
 		return nil, err
 	}
 	ms := metricsserver.Config{

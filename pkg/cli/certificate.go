@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -33,14 +34,10 @@ func certificateCommand() *ucli.Command {
 				if err := checkOutput(output); err != nil {
 					return err
 				}
-				if err := applyOwnConfig(c, configFile, "kubox certificate check"); err != nil {
-					return err
-				}
-				abs, err := filepath.Abs(dataDir)
+				p, err := dataDirPaths(c, configFile, &dataDir)
 				if err != nil {
 					return err
 				}
-				p := paths.New(abs, config.DefaultConfigDir, "")
 				certs, err := pki.Inventory(p.TLSDir, p.AgentTLSDir)
 				if err != nil {
 					return err
@@ -67,6 +64,74 @@ func certificateCommand() *ucli.Command {
 				}
 				return w.Flush()
 			},
-		}},
+		}, certificateRotate()},
 	}
+}
+
+// certificateRotate renews certificates now, whether the server runs (its
+// components load the new files) or not.
+func certificateRotate() *ucli.Command {
+	var configFile, dataDir, kubeconfig string
+	services := ucli.NewStringSlice()
+	return &ucli.Command{
+		Name:         "rotate",
+		Usage:        "renew the server's certificates now (all, or those --service names), running or stopped",
+		OnUsageError: usageError,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
+				Usage: "the server's config file: its data-dir and write-kubeconfig count, other keys are ignored"},
+			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir},
+			&ucli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, EnvVars: []string{"KUBOX_KUBECONFIG_OUTPUT"}, Destination: &kubeconfig,
+				Usage: "the admin kubeconfig to update when the admin certificate is renewed (default " + config.DefaultConfigDir + "/kubox.yaml)"},
+			&ucli.StringSliceFlag{Name: "service", Aliases: []string{"s"}, Destination: services, Usage: "a certificate's name as 'kubox certificate check' shows it (repeatable)"},
+		},
+		Action: func(c *ucli.Context) error {
+			p, err := dataDirPaths(c, configFile, &dataDir)
+			if err != nil {
+				return err
+			}
+			cp := pki.ControlPlaneFiles(p.TLSDir)
+			now := time.Now()
+			var cas []*pki.CA
+			for _, f := range [][2]string{{cp.ServerCA, cp.ServerCAKey}, {cp.ClientCA, cp.ClientCAKey}, {cp.RequestHeaderCA, cp.RequestHeaderCAKey}, {cp.KubeletCA, cp.KubeletCAKey}} {
+				if _, err := os.Stat(f[1]); err != nil {
+					return fmt.Errorf("no cluster CA in %s: run on a server, and give its --data-dir (an agent renews its own certificates)", p.TLSDir)
+				}
+				ca, err := pki.LoadOrCreateCA(f[0], f[1], "", config.CertRenewBefore, now)
+				if err != nil {
+					return err
+				}
+				cas = append(cas, ca)
+			}
+			renewed, err := pki.Renew(cas, services.Value(), now, p.TLSDir, p.AgentTLSDir)
+			for _, r := range renewed {
+				fmt.Fprintf(c.App.Writer, "renewed %s, valid until %s\n", r.Name, r.NotAfter.UTC().Format(time.RFC3339))
+				if r.Name != "client-admin" {
+					continue
+				}
+				if kubeconfig == "" {
+					kubeconfig = filepath.Join(config.DefaultConfigDir, "kubox.yaml")
+				}
+				if kerr := pki.RefreshKubeconfig(kubeconfig, cp.AdminCert, cp.AdminKey); kerr != nil {
+					return fmt.Errorf("the admin certificate is renewed but %v; give the admin kubeconfig with --write-kubeconfig", kerr)
+				}
+				fmt.Fprintf(c.App.Writer, "updated %s\n", kubeconfig)
+			}
+			return err
+		},
+	}
+}
+
+// dataDirPaths applies the config file's own keys (the data dir among them)
+// and derives the data dir's paths.
+// dataDir points at the flag's value, which the config file may set.
+func dataDirPaths(c *ucli.Context, configFile string, dataDir *string) (paths.Paths, error) {
+	if err := applyOwnConfig(c, configFile, "kubox certificate "+c.Command.Name); err != nil {
+		return paths.Paths{}, err
+	}
+	abs, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return paths.Paths{}, err
+	}
+	return paths.New(abs, config.DefaultConfigDir, ""), nil
 }

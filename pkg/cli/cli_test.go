@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kubox-io/kubox/pkg/pki"
 )
 
 // TestRefusals: a command line or config file the user got wrong ends in
@@ -45,6 +48,7 @@ func TestRefusals(t *testing.T) {
 		{"snapshot ls, bad output", []string{"snapshot", "ls", "--config", empty, "-d", data, "-o", "yaml"}, `invalid --output "yaml"`},
 		{"certificate check, no data dir", []string{"certificate", "check", "--config", empty, "-d", data}, "no certificates in"},
 		{"certificate check, bad output", []string{"certificate", "check", "--config", empty, "-d", data, "-o", "wide"}, `invalid --output "wide"`},
+		{"certificate rotate, no CA", []string{"certificate", "rotate", "--config", empty, "-d", data}, "no cluster CA in"},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,5 +65,26 @@ func TestRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(data); err == nil {
 		t.Errorf("a refused command wrote %s", data)
+	}
+}
+
+// TestCertificateCheckReadsConfig: the data dir may come from the server's
+// config file alone, as an installed service's does.
+func TestCertificateCheckReadsConfig(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, _, err := pki.EnsureControlPlane(filepath.Join(data, "server", "tls"), pki.SANs{DNSNames: []string{"kubernetes"}}, 0, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("data-dir: "+data+"\ncluster-cidr: 10.42.0.0/16\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"kubox", "certificate", "check", "--config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "serving-kube-apiserver") || !strings.Contains(stdout.String(), "364") {
+		t.Fatalf("certificate check printed:\n%s", stdout.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/configfile"
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/server"
 	"github.com/kubox-io/kubox/pkg/version"
@@ -57,6 +58,8 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.DatastoreKeyFile, Usage: "client key for the datastore"},
 			&ucli.DurationFlag{Name: "datastore-compact-interval", Value: config.DefaultCompactInterval, Destination: &o.DatastoreCompactInterval,
 				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
+			&ucli.DurationFlag{Name: "cert-validity", Value: config.DefaultCertValidity, Destination: &o.CertValidity,
+				Usage: "how long the control plane's certificates are valid; the server renews them while it runs when two thirds have passed"},
 			&ucli.DurationFlag{Name: "node-cert-validity", Value: config.DefaultNodeCertValidity, Destination: &o.NodeCertValidity,
 				Usage: "how long joining nodes' certificates are valid; nodes renew them when two thirds have passed"},
 			&ucli.StringFlag{Name: "snapshot-schedule-cron", Aliases: []string{"etcd-snapshot-schedule-cron"}, Value: config.DefaultSnapshotSchedule, Destination: &o.Snapshot.Schedule,
@@ -109,6 +112,9 @@ func serverCommand() *ucli.Command {
 			}
 			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
 			log.InstallGlobal()
+			// Clients reconnect with renewed certificates well before the
+			// old ones expire.
+			kubeclient.SetCertReload(kubeclient.CertReloadFor(min(cfg.CertValidity, cfg.NodeCertValidity)))
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -16,6 +16,12 @@ import (
 	"github.com/kubox-io/kubox/pkg/hostnet"
 )
 
+// RenewBefore is how long before expiry a certificate valid for validity
+// is replaced: a third of its life, at most CertRenewBefore.
+func RenewBefore(validity time.Duration) time.Duration {
+	return min(validity/3, CertRenewBefore)
+}
+
 // Defaults, as a k3s user knows them.
 const (
 	DefaultDataDir        = "/var/lib/kubox"
@@ -28,7 +34,7 @@ const (
 	DefaultNodePortRange  = "30000-32767"
 	DefaultKubeconfigMode = "0600"
 	// CertRenewBefore is how close to expiry a certificate may get before
-	// kubox replaces it at start.
+	// kubox replaces it (see RenewBefore for short-lived ones).
 	CertRenewBefore = 120 * 24 * time.Hour
 	// MetricsServerPort is where the embedded metrics-server serves the
 	// metrics API to the API server, on the advertise address.
@@ -61,6 +67,9 @@ type ServerOptions struct {
 	// NodeCertValidity is how long joining nodes' certificates are valid;
 	// 0 means DefaultNodeCertValidity.
 	NodeCertValidity time.Duration
+	// CertValidity is how long the control plane's certificates (not its
+	// CAs) are valid; 0 means DefaultCertValidity.
+	CertValidity time.Duration
 	// FlannelBackend is the cluster's pod network backend; "" means
 	// DefaultFlannelBackend.
 	FlannelBackend string
@@ -104,6 +113,9 @@ type Server struct {
 	// FlannelBackend is the cluster's pod network backend, handed to
 	// joining agents (the server's own node takes it from its options).
 	FlannelBackend string
+	// CertValidity is how long the control plane's leaf certificates are
+	// valid; the server renews them while it runs, as nodes do theirs.
+	CertValidity time.Duration
 	// NodeCertValidity is how long the certificates of joining nodes are
 	// valid; they renew them when two thirds have passed.
 	NodeCertValidity time.Duration
@@ -163,6 +175,9 @@ func flannelBackend(b string) (string, error) {
 const (
 	DefaultNodeCertValidity = 365 * 24 * time.Hour
 	MinNodeCertValidity     = time.Minute
+	// DefaultCertValidity is the control plane's, unless --cert-validity
+	// says otherwise.
+	DefaultCertValidity = 365 * 24 * time.Hour
 )
 
 // Kind names the datastore backend.
@@ -259,6 +274,12 @@ func (o ServerOptions) Server() (*Server, error) {
 	}
 	if s.FlannelBackend, err = flannelBackend(o.FlannelBackend); err != nil {
 		return nil, err
+	}
+	switch s.CertValidity = o.CertValidity; {
+	case s.CertValidity == 0:
+		s.CertValidity = DefaultCertValidity
+	case s.CertValidity < MinNodeCertValidity:
+		return nil, fmt.Errorf("invalid --cert-validity %s: must be at least %s, e.g. 8760h for a year", o.CertValidity, MinNodeCertValidity)
 	}
 	switch s.NodeCertValidity = o.NodeCertValidity; {
 	case s.NodeCertValidity == 0:

@@ -145,8 +145,12 @@ func (ca *CA) issue(certFile, keyFile string, spec CertSpec, now time.Time) erro
 	if err != nil {
 		return fmt.Errorf("certificate %s: %w", certFile, err)
 	}
-	// If we crash between the two writes, the pair no longer matches and the
-	// next run re-issues it.
+	return writePair(certFile, keyFile, certPEM, keyPEM)
+}
+
+// writePair replaces a key and its certificate. If we crash between the two
+// writes, the pair no longer matches and the next run re-issues it.
+func writePair(certFile, keyFile string, certPEM, keyPEM []byte) error {
 	if err := atomicfile.Write(keyFile, keyPEM, 0o600); err != nil {
 		return fmt.Errorf("writing key %s: %w", keyFile, err)
 	}

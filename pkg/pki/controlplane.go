@@ -60,10 +60,11 @@ func ControlPlaneFiles(dir string) ControlPlane {
 // (created 0700 if missing), following the rules of LoadOrCreateCA,
 // EnsureCert and EnsureKey. The serving certificate carries exactly sans; the
 // caller supplies every name the API server answers to (including
-// kubernetes.default.svc and the service IP). It returns the file paths,
+// kubernetes.default.svc and the service IP). Leaf certificates are valid
+// for validity (0: 365 days). It returns the file paths,
 // which are filled in even on error, and human-readable notes about what it
 // created or renewed, for logging.
-func EnsureControlPlane(dir string, sans SANs, renewBefore time.Duration, now time.Time) (ControlPlane, []string, error) {
+func EnsureControlPlane(dir string, sans SANs, validity, renewBefore time.Duration, now time.Time) (ControlPlane, []string, error) {
 	cp := ControlPlaneFiles(dir)
 	var notes []string
 
@@ -133,6 +134,7 @@ func EnsureControlPlane(dir string, sans SANs, renewBefore time.Duration, now ti
 			CertSpec{CommonName: "system:auth-proxy", Client: true}},
 	}
 	for _, l := range leaves {
+		l.spec.Validity = validity
 		a, err := l.ca.ensureCert(l.cert, l.key, l.spec, renewBefore, now)
 		if err != nil {
 			return cp, notes, err

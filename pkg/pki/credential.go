@@ -61,9 +61,15 @@ func RenewAt(cert *x509.Certificate, renewBefore time.Duration) time.Time {
 // client reloads the file when it is replaced, so renewing it needs no
 // restart.
 func WriteKubeconfigForCredential(path, server string, caPEM []byte, credFile string) error {
+	return WriteKubeconfigForFiles(path, server, caPEM, credFile, credFile)
+}
+
+// WriteKubeconfigForFiles writes a kubeconfig that names a certificate file
+// and its key file, which the client reloads when they are replaced.
+func WriteKubeconfigForFiles(path, server string, caPEM []byte, certFile, keyFile string) error {
 	user := clientcmdapi.NewAuthInfo()
-	user.ClientCertificate = credFile
-	user.ClientKey = credFile
+	user.ClientCertificate = certFile
+	user.ClientKey = keyFile
 	return writeKubeconfig(path, server, caPEM, user, 0o600)
 }
 

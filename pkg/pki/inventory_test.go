@@ -9,7 +9,7 @@ import (
 
 func TestInventory(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, err := EnsureControlPlane(dir, baseSANs(), 120*24*time.Hour, t0); err != nil {
+	if _, _, err := EnsureControlPlane(dir, baseSANs(), 0, 120*24*time.Hour, t0); err != nil {
 		t.Fatal(err)
 	}
 	certs, err := Inventory(dir, filepath.Join(dir, "missing"))

@@ -62,3 +62,35 @@ func writeKubeconfig(path, server string, caPEM []byte, user *clientcmdapi.AuthI
 	}
 	return nil
 }
+
+// RefreshKubeconfig puts the current content of certFile and keyFile into
+// every user of the kubeconfig at path that embeds a client certificate,
+// keeping the rest of the file and its mode.
+func RefreshKubeconfig(path, certFile, keyFile string) error {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig %s: %w", path, err)
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	for _, u := range cfg.AuthInfos {
+		if len(u.ClientCertificateData) > 0 {
+			u.ClientCertificateData, u.ClientKeyData = certPEM, keyPEM
+		}
+	}
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, data, fi.Mode().Perm())
+}

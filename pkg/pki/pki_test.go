@@ -95,7 +95,7 @@ func verify(t *testing.T, leaf, root *x509.Certificate, opts x509.VerifyOptions)
 
 func ensure(t *testing.T, dir string, sans SANs, now time.Time) (ControlPlane, []string) {
 	t.Helper()
-	cp, notes, err := EnsureControlPlane(dir, sans, renew, now)
+	cp, notes, err := EnsureControlPlane(dir, sans, 0, renew, now)
 	if err != nil {
 		t.Fatalf("EnsureControlPlane: %v", err)
 	}
@@ -298,7 +298,7 @@ func TestCorruptCAKeyIsNotOverwritten(t *testing.T) {
 	if err := os.WriteFile(cp.ServerCAKey, garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := EnsureControlPlane(dir, baseSANs(), renew, t0)
+	_, _, err := EnsureControlPlane(dir, baseSANs(), 0, renew, t0)
 	if err == nil || !strings.Contains(err.Error(), cp.ServerCAKey) {
 		t.Fatalf("err = %v, want one naming %s", err, cp.ServerCAKey)
 	}

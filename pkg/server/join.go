@@ -49,7 +49,7 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubeclient.New(cfg.Kubeconfig)
+	client, err := kubeclient.New(cfg.Paths.AdminKubeconfig)
 	if err != nil {
 		return nil, err
 	}

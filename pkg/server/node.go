@@ -30,11 +30,12 @@ func (s *Server) NodeCredentials(a *config.Agent) (config.NodeCredentials, error
 	if err != nil {
 		return config.NodeCredentials{}, err
 	}
-	client, serving := pki.NodeSpecs(a.NodeName, []net.IP{a.NodeIP}, 0)
-	if _, err := kubeletCA.EnsureCert(creds.ServingCert, creds.ServingKey, serving, config.CertRenewBefore, now); err != nil {
+	client, serving := pki.NodeSpecs(a.NodeName, []net.IP{a.NodeIP}, cfg.NodeCertValidity)
+	renewBefore := config.RenewBefore(cfg.NodeCertValidity)
+	if _, err := kubeletCA.EnsureCert(creds.ServingCert, creds.ServingKey, serving, renewBefore, now); err != nil {
 		return creds, fmt.Errorf("kubelet serving certificate: %w", err)
 	}
-	if err := clientCA.EnsureCredential(creds.Credential, client, config.CertRenewBefore, now); err != nil {
+	if err := clientCA.EnsureCredential(creds.Credential, client, renewBefore, now); err != nil {
 		return creds, fmt.Errorf("node client certificate: %w", err)
 	}
 	caPEM, err := os.ReadFile(certs.ServerCA)

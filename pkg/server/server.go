@@ -138,7 +138,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 	cfg, ln, p := s.cfg, s.ln, s.cfg.Paths
 
 	sans := servingSANs(cfg, hostnet.Addresses())
-	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, sans, config.CertRenewBefore, time.Now())
+	certs, notes, err := pki.EnsureControlPlane(p.TLSDir, sans, cfg.CertValidity, config.RenewBefore(cfg.CertValidity), time.Now())
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -159,13 +159,15 @@ func (s *Server) prepare(log *logging.Logger) error {
 	for _, kc := range []struct{ path, cert, key string }{
 		{controllerKC, certs.ControllerCert, certs.ControllerKey},
 		{schedulerKC, certs.SchedulerCert, certs.SchedulerKey},
+		{p.AdminKubeconfig, certs.AdminCert, certs.AdminKey},
 	} {
-		if err := pki.WriteKubeconfig(kc.path, url, caPEM, kc.cert, kc.key, 0o600); err != nil {
+		if err := pki.WriteKubeconfigForFiles(kc.path, url, caPEM, kc.cert, kc.key); err != nil {
 			return err
 		}
 	}
-	if err := pki.WriteKubeconfig(cfg.Kubeconfig, url, caPEM, certs.AdminCert, certs.AdminKey, cfg.KubeconfigMode); err != nil {
-		return fmt.Errorf("cannot write the admin kubeconfig: %w; check --write-kubeconfig", err)
+	s.certs = certs
+	if err := s.writeAdminKubeconfig(); err != nil {
+		return err
 	}
 	log.Infof("wrote admin kubeconfig to %s", cfg.Kubeconfig)
 
@@ -206,11 +208,11 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return embedded.NewControllerManager(args.ControllerManager(in()), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: controllerKC})
 	}}
 
-	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, cfg.Kubeconfig) }}
+	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, p.AdminKubeconfig) }}
 	if err := writeAddons(cfg, certs.ServerCA, log); err != nil {
 		return err
 	}
-	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: cfg.Kubeconfig, Log: log.For("deploy")}
+	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: p.AdminKubeconfig, Log: log.For("deploy")}
 	// The deploy controller is kubox's own: restarted when it fails. The
 	// embedded upstream components start once per process.
 	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
@@ -221,6 +223,8 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return err
 	}
 	s.comps = append(s.comps, comps...)
+	s.comps = append(s.comps, &component.Restart{Log: log, Inner: &component.Func{ComponentName: "certificates",
+		Run: func(ctx context.Context) error { return s.renewCertificates(ctx, log.For("certificates")) }}})
 	if sched := s.scheduledSnapshots(log); sched != nil {
 		s.comps = append(s.comps, sched)
 	}

@@ -113,7 +113,7 @@ func (b *baseline) certs() (pki.ControlPlane, error) {
 		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", nodeName},
 		IPs:      []net.IP{net.ParseIP("10.43.0.1"), net.ParseIP(nodeIP), net.ParseIP("127.0.0.1")},
 	}
-	cp, _, err := pki.EnsureControlPlane(b.path("pki"), sans, 0, now)
+	cp, _, err := pki.EnsureControlPlane(b.path("pki"), sans, 0, 0, now)
 	if err != nil {
 		return cp, err
 	}

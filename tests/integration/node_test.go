@@ -242,7 +242,9 @@ func TestNode(t *testing.T) {
 	}
 	restarts := s.MustKubectl("get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].status.containerStatuses[0].restartCount}")
 	if strings.Trim(restarts, "0 ") != "" {
-		t.Errorf("restart counts after a kubox restart: %s", restarts)
+		last, _ := s.Kubectl("get", "pods", "-l", "app=echo", "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].lastState.terminated}{"\n"}{end}`)
+		events, _ := s.Kubectl("get", "events", "--sort-by=.lastTimestamp")
+		t.Errorf("restart counts after a kubox restart: %s\nlast states:\n%s\nevents:\n%s", restarts, last, events)
 	}
 	body = httpGetRetry(t, fmt.Sprintf("http://%s:80/", clusterIP))
 	if !strings.HasPrefix(body, "pod=echo-") {

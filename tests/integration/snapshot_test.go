@@ -1,8 +1,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,13 +24,12 @@ spec:
     args: [serve, --port, "8080"]
 `
 
-// TestSnapshotRestore: a snapshot taken while the server runs brings the
-// cluster back to that moment; the node and its pod come back; a bad
-// snapshot and a restore under a running server are refused; scheduled
-// snapshots keep their retention.
-func TestSnapshotRestore(t *testing.T) {
+// startNodeWithKeeper starts a node server with args and runs the pod
+// keeper on it, Ready.
+func startNodeWithKeeper(t *testing.T, args ...string) *server {
+	t.Helper()
 	images := testImages(t)
-	s := startNode(t, "--snapshot-schedule-cron", "* * * * *", "--snapshot-retention", "1")
+	s := startNode(t, args...)
 	dropImage(t, s, filepath.Join(images, "echo.tar"))
 	f := filepath.Join(t.TempDir(), "keeper.yaml")
 	os.WriteFile(f, []byte(keeperPod), 0o644)
@@ -38,6 +37,15 @@ func TestSnapshotRestore(t *testing.T) {
 	if out, err := s.Kubectl("wait", "pod/keeper", "--for=condition=Ready", "--timeout=180s"); err != nil {
 		t.Fatalf("pod keeper not Ready: %v\n%s", err, out)
 	}
+	return s
+}
+
+// TestSnapshotRestore: a snapshot taken while the server runs brings the
+// cluster back to that moment; the node and its pod come back; a bad
+// snapshot and a restore under a running server are refused; scheduled
+// snapshots keep their retention.
+func TestSnapshotRestore(t *testing.T) {
+	s := startNodeWithKeeper(t, "--snapshot-schedule-cron", "* * * * *", "--snapshot-retention", "1")
 	s.MustKubectl("create", "configmap", "a", "--from-literal=k=A")
 
 	// Every certificate the node uses is listed, with a year left.

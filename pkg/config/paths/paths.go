@@ -15,17 +15,20 @@ type Paths struct {
 	DataDir   string // --data-dir, e.g. /var/lib/kubox
 	ConfigDir string // e.g. /etc/kubox
 
-	ServerDir    string // <data-dir>/server
-	DBDir        string // <data-dir>/server/db
-	SQLiteFile   string // <data-dir>/server/db/state.db
-	SnapshotDir  string // <data-dir>/server/db/snapshots (default)
-	ServerLock   string // <data-dir>/server/lock, held by a running server
-	KineSocket   string // <data-dir>/server/kine.sock (etcd API of kine)
-	TLSDir       string // <data-dir>/server/tls
-	CredDir      string // <data-dir>/server/cred (component kubeconfigs)
-	ConfDir      string // <data-dir>/server/conf (component configuration files)
-	TokenFile    string // <data-dir>/server/token
-	ManifestsDir string // <data-dir>/server/manifests
+	ServerDir   string // <data-dir>/server
+	DBDir       string // <data-dir>/server/db
+	SQLiteFile  string // <data-dir>/server/db/state.db
+	SnapshotDir string // <data-dir>/server/db/snapshots (default)
+	ServerLock  string // <data-dir>/server/lock, held by a running server
+	KineSocket  string // <data-dir>/server/kine.sock (etcd API of kine)
+	TLSDir      string // <data-dir>/server/tls
+	CredDir     string // <data-dir>/server/cred (component kubeconfigs)
+	// AdminKubeconfig is the admin kubeconfig kubox's own clients use: it
+	// names the certificate files, so a renewal reaches running clients.
+	AdminKubeconfig string // <data-dir>/server/cred/admin.kubeconfig
+	ConfDir         string // <data-dir>/server/conf (component configuration files)
+	TokenFile       string // <data-dir>/server/token
+	ManifestsDir    string // <data-dir>/server/manifests
 
 	AgentDir         string // <data-dir>/agent
 	KubeletDir       string // <data-dir>/agent/kubelet (kubelet --root-dir)
@@ -66,20 +69,21 @@ func New(dataDir, configDir, runDir string) Paths {
 	db := filepath.Join(server, "db")
 	agent := filepath.Join(dataDir, "agent")
 	return Paths{
-		DataDir:      dataDir,
-		ConfigDir:    configDir,
-		ServerDir:    server,
-		DBDir:        db,
-		SQLiteFile:   filepath.Join(db, "state.db"),
-		SnapshotDir:  filepath.Join(db, "snapshots"),
-		ServerLock:   filepath.Join(server, "lock"),
-		KineSocket:   filepath.Join(server, "kine.sock"),
-		TLSDir:       filepath.Join(server, "tls"),
-		CredDir:      filepath.Join(server, "cred"),
-		ConfDir:      filepath.Join(server, "conf"),
-		TokenFile:    filepath.Join(server, "token"),
-		ManifestsDir: filepath.Join(server, "manifests"),
-		AgentDir:     agent,
+		DataDir:         dataDir,
+		ConfigDir:       configDir,
+		ServerDir:       server,
+		DBDir:           db,
+		SQLiteFile:      filepath.Join(db, "state.db"),
+		SnapshotDir:     filepath.Join(db, "snapshots"),
+		ServerLock:      filepath.Join(server, "lock"),
+		KineSocket:      filepath.Join(server, "kine.sock"),
+		TLSDir:          filepath.Join(server, "tls"),
+		CredDir:         filepath.Join(server, "cred"),
+		AdminKubeconfig: filepath.Join(server, "cred", "admin.kubeconfig"),
+		ConfDir:         filepath.Join(server, "conf"),
+		TokenFile:       filepath.Join(server, "token"),
+		ManifestsDir:    filepath.Join(server, "manifests"),
+		AgentDir:        agent,
 
 		KubeletDir:       filepath.Join(agent, "kubelet"),
 		ContainerdRoot:   filepath.Join(agent, "containerd"),

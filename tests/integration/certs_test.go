@@ -1,0 +1,79 @@
+package integration
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// servingSerial is the serial of the certificate the API port presents.
+func servingSerial(t *testing.T, port int) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only the certificate is read
+	if err != nil {
+		t.Fatalf("TLS to the API port: %v", err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestCertRotation: with certificates valid for two minutes, a server and
+// its node keep working for twice that: kubectl with the admin kubeconfig,
+// the node Ready, a pod running without a restart, the controllers and the
+// scheduler acting, logs through the kubelet; the API's serving
+// certificate is a new one.
+func TestCertRotation(t *testing.T) {
+	s := startNodeWithKeeper(t, "--cert-validity", "2m", "--node-cert-validity", "2m")
+	first := servingSerial(t, s.Port)
+	started := time.Now()
+	for time.Since(started) < 4*time.Minute {
+		// Each kubectl reads the admin kubeconfig afresh, as a user's does.
+		var out string
+		var err error
+		for try := 0; try < 3; try++ {
+			if out, err = s.Kubectl("get", "nodes", "--no-headers"); err == nil {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
+		if err != nil {
+			t.Fatalf("kubectl get nodes %s after start: %v\n%s", time.Since(started).Round(time.Second), err, out)
+		}
+		if !strings.Contains(out, " Ready ") {
+			t.Fatalf("node not Ready %s after start:\n%s", time.Since(started).Round(time.Second), out)
+		}
+		time.Sleep(10 * time.Second)
+	}
+	if servingSerial(t, s.Port) == first {
+		t.Error("the API's serving certificate was not replaced")
+	}
+	if n := s.MustKubectl("get", "pod", "keeper", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); n != "0" {
+		t.Errorf("pod keeper restarted %s times", n)
+	}
+	// The controller-manager and the scheduler still act; the API server
+	// still reaches the kubelet.
+	s.MustKubectl("create", "deployment", "late", "--image=kubox.test/echo:v1", "--", "/echo", "serve", "--port", "8080")
+	if out, err := s.Kubectl("rollout", "status", "deployment/late", "--timeout=120s"); err != nil {
+		t.Fatalf("a deployment created after the renewals: %v\n%s", err, out)
+	}
+	if _, err := s.Kubectl("logs", "keeper"); err != nil {
+		t.Errorf("kubectl logs through the kubelet: %v", err)
+	}
+	if !strings.Contains(s.tail(5000), "renewed certificate serving-kube-apiserver") {
+		t.Error("no log line about the serving certificate's renewal")
+	}
+
+	// Renewed on demand while the server runs: every certificate, the
+	// admin kubeconfig with them.
+	before := servingSerial(t, s.Port)
+	out, err := run(s.bin, []string{"certificate", "rotate", "--config", s.ConfigFile, "--data-dir", s.DataDir, "--write-kubeconfig", s.Kubeconfig}, nil)
+	if err != nil || !strings.Contains(out, "renewed serving-kube-apiserver") || !strings.Contains(out, "updated "+s.Kubeconfig) {
+		t.Fatalf("kubox certificate rotate: %v\n%s", err, out)
+	}
+	waitFor(t, "the API to serve the rotated certificate", time.Minute, func() (bool, string) {
+		return servingSerial(t, s.Port) != before, "serial " + before
+	})
+	s.MustKubectl("get", "nodes")
+}
