@@ -78,6 +78,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			tokenCommand(),
 			snapshotCommand(),
 			certificateCommand(),
+			secretsEncryptCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},

@@ -49,6 +49,7 @@ func TestRefusals(t *testing.T) {
 		{"certificate check, no data dir", []string{"certificate", "check", "--config", empty, "-d", data}, "no certificates in"},
 		{"certificate check, bad output", []string{"certificate", "check", "--config", empty, "-d", data, "-o", "wide"}, `invalid --output "wide"`},
 		{"certificate rotate, no CA", []string{"certificate", "rotate", "--config", empty, "-d", data}, "no cluster CA in"},
+		{"bad secrets encryption provider", []string{"server", "--config", empty, "-d", data, "--secrets-encryption", "--secrets-encryption-provider", "rot13"}, `invalid --secrets-encryption-provider "rot13"`},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -48,17 +48,28 @@ func s3Flags(o *config.S3Options) []ucli.Flag {
 }
 
 func (o *snapshotOptions) flags() []ucli.Flag {
-	return append([]ucli.Flag{
+	f := []ucli.Flag{
 		&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &o.configFile,
 			Usage: "the server's config file: its data-dir, datastore-*, node-name and snapshot-dir count, other keys are ignored"},
 		&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &o.dataDir, Usage: "the server's data dir"},
-		&ucli.StringFlag{Name: "datastore-endpoint", EnvVars: []string{"KUBOX_DATASTORE_ENDPOINT"}, Destination: &o.ds.Endpoint, Usage: "as given to kubox server; empty for SQLite"},
-		&ucli.StringFlag{Name: "datastore-cafile", Destination: &o.ds.CAFile, Usage: "CA bundle for etcd"},
-		&ucli.StringFlag{Name: "datastore-certfile", Destination: &o.ds.CertFile, Usage: "client certificate for etcd"},
-		&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.ds.KeyFile, Usage: "client key for etcd"},
+	}
+	f = append(f, datastoreFlags(&o.ds)...)
+	f = append(f,
 		&ucli.StringFlag{Name: "node-name", Destination: &o.nodeName, Usage: "names the snapshots (default: the host name)"},
 		&ucli.StringFlag{Name: "snapshot-dir", Aliases: []string{"etcd-snapshot-dir", "dir"}, Destination: &o.dir, Usage: "where snapshots are kept (default <data-dir>/server/db/snapshots)"},
-	}, s3Flags(&o.s3)...)
+	)
+	return append(f, s3Flags(&o.s3)...)
+}
+
+// datastoreFlags are the server's datastore flags, for commands that reach
+// the datastore themselves.
+func datastoreFlags(ds *config.Datastore) []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "datastore-endpoint", EnvVars: []string{"KUBOX_DATASTORE_ENDPOINT"}, Destination: &ds.Endpoint, Usage: "as given to kubox server; empty for SQLite"},
+		&ucli.StringFlag{Name: "datastore-cafile", Destination: &ds.CAFile, Usage: "CA bundle for etcd"},
+		&ucli.StringFlag{Name: "datastore-certfile", Destination: &ds.CertFile, Usage: "client certificate for etcd"},
+		&ucli.StringFlag{Name: "datastore-keyfile", Destination: &ds.KeyFile, Usage: "client key for etcd"},
+	}
 }
 
 // store reads the config file under the command line and returns the

@@ -81,6 +81,10 @@ type ServerOptions struct {
 	RunDir         string
 	Disable        []string
 	Snapshot       SnapshotOptions
+	// SecretsEncryption turns on encryption of Secrets at rest with
+	// SecretsEncryptionProvider ("" means aescbc).
+	SecretsEncryption         bool
+	SecretsEncryptionProvider string
 	// ClusterReset with ClusterResetRestorePath replaces the datastore
 	// with a snapshot before the server starts.
 	ClusterReset            bool
@@ -122,6 +126,10 @@ type Server struct {
 	// NodeName is the server's own node, "" with --disable-agent: no
 	// joining node may take it.
 	NodeName string
+	// SecretsEncryption: Secrets are stored encrypted with keys of
+	// SecretsEncryptionProvider (Paths.EncryptionConfig).
+	SecretsEncryption         bool
+	SecretsEncryptionProvider string
 	// Snapshots are taken on a schedule into Snapshots.Dir.
 	Snapshots Snapshots
 	// RestoreFrom is a snapshot file, or a snapshot's name in the snapshot
@@ -153,6 +161,10 @@ type Datastore struct {
 // DefaultCompactInterval is kine's compaction period unless
 // --datastore-compact-interval says otherwise.
 const DefaultCompactInterval = 5 * time.Minute
+
+// DefaultSecretsEncryptionProvider encrypts Secrets unless
+// --secrets-encryption-provider says otherwise.
+const DefaultSecretsEncryptionProvider = "aescbc"
 
 // DefaultFlannelBackend is the pod network's backend unless
 // --flannel-backend says otherwise.
@@ -343,6 +355,14 @@ func (o ServerOptions) Server() (*Server, error) {
 	s.KubeconfigMode = os.FileMode(m)
 	if err := s.Datastore.validate(); err != nil {
 		return nil, err
+	}
+	s.SecretsEncryption = o.SecretsEncryption
+	switch s.SecretsEncryptionProvider = o.SecretsEncryptionProvider; s.SecretsEncryptionProvider {
+	case "":
+		s.SecretsEncryptionProvider = DefaultSecretsEncryptionProvider
+	case "aescbc", "secretbox":
+	default:
+		return nil, fmt.Errorf("invalid --secrets-encryption-provider %q: choose aescbc or secretbox", o.SecretsEncryptionProvider)
 	}
 	if s.Snapshots, err = o.Snapshot.Snapshots(s.Paths); err != nil {
 		return nil, err

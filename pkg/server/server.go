@@ -33,6 +33,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/pki"
+	"github.com/kubox-io/kubox/pkg/secretsenc"
 	"github.com/kubox-io/kubox/pkg/snapshot"
 )
 
@@ -72,6 +73,29 @@ func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 		return nil, err
 	}
 	return srv, nil
+}
+
+// encryptionConfig is the API server's encryption configuration: created
+// with --secrets-encryption, and used whenever it exists, since Secrets it
+// encrypted can only be read with it.
+func (s *Server) encryptionConfig(log *logging.Logger) (string, error) {
+	cfg := s.cfg
+	path := cfg.Paths.EncryptionConfig
+	if cfg.SecretsEncryption {
+		c, err := secretsenc.Ensure(path, cfg.SecretsEncryptionProvider, time.Now())
+		if err != nil {
+			return "", fmt.Errorf("secrets encryption: %w", err)
+		}
+		if c.Provider != cfg.SecretsEncryptionProvider {
+			log.Warnf("secrets stay encrypted with %s, as configured in %s; --secrets-encryption-provider applies to a new configuration only", c.Provider, path)
+		}
+		return path, nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		log.Warnf("secrets encryption stays on: %s exists and the secrets it encrypted need it", path)
+		return path, nil
+	}
+	return "", nil
 }
 
 // lockDataDir takes the data dir's server lock, held while the server
@@ -171,6 +195,10 @@ func (s *Server) prepare(log *logging.Logger) error {
 	}
 	log.Infof("wrote admin kubeconfig to %s", cfg.Kubeconfig)
 
+	encryption, err := s.encryptionConfig(log)
+	if err != nil {
+		return err
+	}
 	ds := datastore.New(cfg.Datastore, p)
 	in := func() args.Inputs {
 		ep := ds.Endpoint()
@@ -180,6 +208,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 			ControllerKubeconfig: controllerKC,
 			SchedulerKubeconfig:  schedulerKC,
 			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
+			EncryptionConfig:     encryption,
 		}
 	}
 	s.certs = certs

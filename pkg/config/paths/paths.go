@@ -26,9 +26,11 @@ type Paths struct {
 	// AdminKubeconfig is the admin kubeconfig kubox's own clients use: it
 	// names the certificate files, so a renewal reaches running clients.
 	AdminKubeconfig string // <data-dir>/server/cred/admin.kubeconfig
-	ConfDir         string // <data-dir>/server/conf (component configuration files)
-	TokenFile       string // <data-dir>/server/token
-	ManifestsDir    string // <data-dir>/server/manifests
+	// EncryptionConfig holds the keys that encrypt Secrets at rest.
+	EncryptionConfig string // <data-dir>/server/cred/encryption-config.yaml
+	ConfDir          string // <data-dir>/server/conf (component configuration files)
+	TokenFile        string // <data-dir>/server/token
+	ManifestsDir     string // <data-dir>/server/manifests
 
 	AgentDir         string // <data-dir>/agent
 	KubeletDir       string // <data-dir>/agent/kubelet (kubelet --root-dir)
@@ -69,21 +71,22 @@ func New(dataDir, configDir, runDir string) Paths {
 	db := filepath.Join(server, "db")
 	agent := filepath.Join(dataDir, "agent")
 	return Paths{
-		DataDir:         dataDir,
-		ConfigDir:       configDir,
-		ServerDir:       server,
-		DBDir:           db,
-		SQLiteFile:      filepath.Join(db, "state.db"),
-		SnapshotDir:     filepath.Join(db, "snapshots"),
-		ServerLock:      filepath.Join(server, "lock"),
-		KineSocket:      filepath.Join(server, "kine.sock"),
-		TLSDir:          filepath.Join(server, "tls"),
-		CredDir:         filepath.Join(server, "cred"),
-		AdminKubeconfig: filepath.Join(server, "cred", "admin.kubeconfig"),
-		ConfDir:         filepath.Join(server, "conf"),
-		TokenFile:       filepath.Join(server, "token"),
-		ManifestsDir:    filepath.Join(server, "manifests"),
-		AgentDir:        agent,
+		DataDir:          dataDir,
+		ConfigDir:        configDir,
+		ServerDir:        server,
+		DBDir:            db,
+		SQLiteFile:       filepath.Join(db, "state.db"),
+		SnapshotDir:      filepath.Join(db, "snapshots"),
+		ServerLock:       filepath.Join(server, "lock"),
+		KineSocket:       filepath.Join(server, "kine.sock"),
+		TLSDir:           filepath.Join(server, "tls"),
+		CredDir:          filepath.Join(server, "cred"),
+		AdminKubeconfig:  filepath.Join(server, "cred", "admin.kubeconfig"),
+		EncryptionConfig: filepath.Join(server, "cred", "encryption-config.yaml"),
+		ConfDir:          filepath.Join(server, "conf"),
+		TokenFile:        filepath.Join(server, "token"),
+		ManifestsDir:     filepath.Join(server, "manifests"),
+		AgentDir:         agent,
 
 		KubeletDir:       filepath.Join(agent, "kubelet"),
 		ContainerdRoot:   filepath.Join(agent, "containerd"),

@@ -32,6 +32,9 @@ type Inputs struct {
 	ControllerKubeconfig string
 	SchedulerKubeconfig  string
 	SchedulerConfigFile  string
+	// EncryptionConfig, if set, is the API server's encryption
+	// configuration for Secrets, reloaded when it changes.
+	EncryptionConfig string
 }
 
 // APIServer returns kube-apiserver's flags.
@@ -77,6 +80,10 @@ func APIServer(in Inputs) []string {
 	setIf(m, "etcd-cafile", in.EtcdCAFile)
 	setIf(m, "etcd-certfile", in.EtcdCertFile)
 	setIf(m, "etcd-keyfile", in.EtcdKeyFile)
+	if in.EncryptionConfig != "" {
+		m["encryption-provider-config"] = in.EncryptionConfig
+		m["encryption-provider-config-automatic-reload"] = "true"
+	}
 	return flags(m, s.ExtraArgs.APIServer)
 }
 

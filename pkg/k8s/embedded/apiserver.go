@@ -13,6 +13,7 @@ import (
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	encryptioncontroller "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -49,6 +50,10 @@ func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
 		return nil, fmt.Errorf("kube-apiserver feature gates: %w", err)
 	}
 	s.SecureServing.Listener = cfg.Listener
+	// A key rotation (kubox secrets-encrypt rotate-keys) waits for the API
+	// server to load the new configuration; upstream looks once a minute.
+	// Process-wide, and only the API server reads it.
+	encryptioncontroller.EncryptionConfigFileChangePollDuration = 10 * time.Second
 	// kubox's loopback clients need not log the apiserver's own warnings.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 
