@@ -25,6 +25,26 @@ type Component interface {
 	Stop(ctx context.Context) error
 }
 
+// Initializer is a component with an Init step: checks and derivations
+// that change nothing on the machine. The Runner runs every component's
+// Init before it starts any, so a problem found there starts nothing.
+type Initializer interface {
+	Init(ctx context.Context) error
+}
+
+// initAll runs the Init of every component that has one, in order, and
+// returns the first failure prefixed with the component's name.
+func initAll(ctx context.Context, comps []Component) error {
+	for _, c := range comps {
+		if i, ok := c.(Initializer); ok {
+			if err := i.Init(ctx); err != nil {
+				return fmt.Errorf("%s: %w", c.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
 // Logger is what the Runner reports progress to.
 type Logger interface {
 	Infof(format string, args ...any)
@@ -42,6 +62,9 @@ type Runner struct {
 // the component's name). Either way every started component is stopped, in
 // reverse order.
 func (r *Runner) Run(ctx context.Context, comps ...Component) error {
+	if err := initAll(ctx, comps); err != nil {
+		return err
+	}
 	failed := make(chan error, len(comps))
 	var started []Component
 	defer func() { r.stop(started) }()

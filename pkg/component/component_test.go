@@ -148,3 +148,34 @@ func TestStopWhileStarting(t *testing.T) {
 		t.Fatalf("a was not stopped: %s", rec)
 	}
 }
+
+// initFails is a component whose Init fails.
+type initFails struct {
+	Step
+}
+
+func (initFails) Init(context.Context) error { return errors.New("bad setting") }
+
+// TestInitBeforeStart: every Init runs before anything starts; one that
+// fails starts nothing, and the error names its component, even inside a
+// Concurrent line or a Restart.
+func TestInitBeforeStart(t *testing.T) {
+	for name, wrap := range map[string]func(Component) Component{
+		"plain":      func(c Component) Component { return c },
+		"restart":    func(c Component) Component { return &Restart{Inner: c} },
+		"concurrent": func(c Component) Component { return &Concurrent{ComponentName: "both", Lines: [][]Component{{c}}} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := &recorder{}
+			first := &Step{StepName: "first", Do: func(context.Context) error { rec.add("start:first"); return nil }}
+			bad := wrap(&initFails{Step{StepName: "checked", Do: func(context.Context) error { rec.add("start:checked"); return nil }}})
+			err := (&Runner{}).Run(context.Background(), first, bad)
+			if err == nil || !strings.Contains(err.Error(), "checked: bad setting") {
+				t.Fatalf("Run: %v, want the failing component named", err)
+			}
+			if rec.String() != "" {
+				t.Fatalf("started before every Init passed: %s", rec)
+			}
+		})
+	}
+}

@@ -30,6 +30,16 @@ type Concurrent struct {
 // Name implements Component.
 func (c *Concurrent) Name() string { return c.ComponentName }
 
+// Init implements Initializer: every line's components, before any starts.
+func (c *Concurrent) Init(ctx context.Context) error {
+	for _, line := range c.Lines {
+		if err := initAll(ctx, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Start implements Component: every line starts in the background.
 func (c *Concurrent) Start(ctx context.Context, fail func(error)) error {
 	ctx, cancel := context.WithCancel(ctx)

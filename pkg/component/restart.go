@@ -34,6 +34,14 @@ type Restart struct {
 // Name implements Component.
 func (r *Restart) Name() string { return r.Inner.Name() }
 
+// Init implements Initializer for the supervised component, once.
+func (r *Restart) Init(ctx context.Context) error {
+	if i, ok := r.Inner.(Initializer); ok {
+		return i.Init(ctx)
+	}
+	return nil
+}
+
 // Start implements Component: it starts the inner component and supervises
 // it until Stop.
 func (r *Restart) Start(ctx context.Context, fail func(error)) error {

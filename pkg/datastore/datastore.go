@@ -62,10 +62,23 @@ func (d *Datastore) Endpoint() Endpoint {
 	return d.endpoint
 }
 
-// Start implements component.Component.
+// Init implements component.Initializer: an SQLite file that is not a
+// database is refused before anything starts, and left untouched.
+func (d *Datastore) Init(context.Context) error {
+	if d.cfg.Kind() != "sqlite" {
+		return nil
+	}
+	return checkSQLiteFile(d.cfg.SQLiteFile(d.paths))
+}
+
+// Start implements component.Component. It checks what Init checks too, so
+// that it is safe without a Runner.
 func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 	if d.cfg.Kind() == "etcd" {
 		return d.startEtcd(ctx)
+	}
+	if err := d.Init(ctx); err != nil {
+		return err
 	}
 	kineEndpoint := d.cfg.Endpoint
 	if d.cfg.Kind() == "sqlite" {
@@ -73,9 +86,6 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 		file := d.cfg.SQLiteFile(d.paths)
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return fmt.Errorf("cannot create the database directory: %w; check that --data-dir %s is writable", err, d.paths.DataDir)
-		}
-		if err := checkSQLiteFile(file); err != nil {
-			return err
 		}
 		if rest, ok := strings.CutPrefix(kineEndpoint, "sqlite://"); ok {
 			kineEndpoint = serialEndpoint(rest)
