@@ -50,6 +50,8 @@ func TestRefusals(t *testing.T) {
 		{"certificate check, bad output", []string{"certificate", "check", "--config", empty, "-d", data, "-o", "wide"}, `invalid --output "wide"`},
 		{"certificate rotate, no CA", []string{"certificate", "rotate", "--config", empty, "-d", data}, "no cluster CA in"},
 		{"bad secrets encryption provider", []string{"server", "--config", empty, "-d", data, "--secrets-encryption", "--secrets-encryption-provider", "rot13"}, `invalid --secrets-encryption-provider "rot13"`},
+		{"audit policy without a log", []string{"server", "--config", empty, "-d", data, "--audit-policy-file", "/etc/hosts"}, "--audit-policy-file needs --audit-log-path"},
+		{"negative audit log size", []string{"server", "--config", empty, "-d", data, "--audit-log-path", filepath.Join(dir, "a.log"), "--audit-log-maxsize", "-1"}, "invalid --audit-log-maxsize -1"},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -85,6 +85,8 @@ type ServerOptions struct {
 	// SecretsEncryptionProvider ("" means aescbc).
 	SecretsEncryption         bool
 	SecretsEncryptionProvider string
+	// Audit is the API server's audit log, raw.
+	Audit Audit
 	// ClusterReset with ClusterResetRestorePath replaces the datastore
 	// with a snapshot before the server starts.
 	ClusterReset            bool
@@ -130,6 +132,8 @@ type Server struct {
 	// SecretsEncryptionProvider (Paths.EncryptionConfig).
 	SecretsEncryption         bool
 	SecretsEncryptionProvider string
+	// Audit is the API server's audit log; off when Audit.Path is "".
+	Audit Audit
 	// Snapshots are taken on a schedule into Snapshots.Dir.
 	Snapshots Snapshots
 	// RestoreFrom is a snapshot file, or a snapshot's name in the snapshot
@@ -161,6 +165,42 @@ type Datastore struct {
 // DefaultCompactInterval is kine's compaction period unless
 // --datastore-compact-interval says otherwise.
 const DefaultCompactInterval = 5 * time.Minute
+
+// Audit configures the API server's audit log.
+type Audit struct {
+	// Path of the log file; "" for no audit log.
+	Path string
+	// PolicyFile is the user's audit policy; "" for kubox's, which
+	// records every request's metadata.
+	PolicyFile string
+	// MaxAge (days), MaxBackup (files) and MaxSize (MB) bound the rotated
+	// files; 0 means no bound (MaxSize: the API server's own default).
+	MaxAge, MaxBackup, MaxSize int
+}
+
+func (a Audit) validate() (Audit, error) {
+	if a.Path == "" {
+		if a.PolicyFile != "" {
+			return a, fmt.Errorf("--audit-policy-file needs --audit-log-path: say where the audit log goes")
+		}
+		return a, nil
+	}
+	var err error
+	if a.Path, err = filepath.Abs(a.Path); err != nil {
+		return a, fmt.Errorf("invalid --audit-log-path: %v", err)
+	}
+	for flag, v := range map[string]int{"--audit-log-maxage": a.MaxAge, "--audit-log-maxbackup": a.MaxBackup, "--audit-log-maxsize": a.MaxSize} {
+		if v < 0 {
+			return a, fmt.Errorf("invalid %s %d: must be 0 or more", flag, v)
+		}
+	}
+	if a.PolicyFile != "" {
+		if _, err := os.Stat(a.PolicyFile); err != nil {
+			return a, fmt.Errorf("invalid --audit-policy-file: %v", err)
+		}
+	}
+	return a, nil
+}
 
 // DefaultSecretsEncryptionProvider encrypts Secrets unless
 // --secrets-encryption-provider says otherwise.
@@ -363,6 +403,9 @@ func (o ServerOptions) Server() (*Server, error) {
 	case "aescbc", "secretbox":
 	default:
 		return nil, fmt.Errorf("invalid --secrets-encryption-provider %q: choose aescbc or secretbox", o.SecretsEncryptionProvider)
+	}
+	if s.Audit, err = o.Audit.validate(); err != nil {
+		return nil, err
 	}
 	if s.Snapshots, err = o.Snapshot.Snapshots(s.Paths); err != nil {
 		return nil, err

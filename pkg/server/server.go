@@ -98,6 +98,29 @@ func (s *Server) encryptionConfig(log *logging.Logger) (string, error) {
 	return "", nil
 }
 
+// defaultAuditPolicy records who did what to which object, never the
+// bodies of requests or answers (which hold Secrets' values).
+const defaultAuditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+`
+
+// auditPolicyFile is the user's audit policy, or kubox's default written
+// to the server's configuration directory; "" without an audit log.
+func auditPolicyFile(cfg *config.Server) (string, error) {
+	a := cfg.Audit
+	if a.Path == "" || a.PolicyFile != "" {
+		return a.PolicyFile, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(a.Path), 0o700); err != nil {
+		return "", fmt.Errorf("cannot use --audit-log-path %s: %v", a.Path, unwrapPath(err))
+	}
+	path := filepath.Join(cfg.Paths.ConfDir, "audit-policy.yaml")
+	return path, writeFile(path, []byte(defaultAuditPolicy))
+}
+
 // lockDataDir takes the data dir's server lock, held while the server
 // runs: a second server on the same data dir, or a restore under a
 // running one, is refused.
@@ -199,6 +222,10 @@ func (s *Server) prepare(log *logging.Logger) error {
 	if err != nil {
 		return err
 	}
+	auditPolicy, err := auditPolicyFile(cfg)
+	if err != nil {
+		return err
+	}
 	ds := datastore.New(cfg.Datastore, p)
 	in := func() args.Inputs {
 		ep := ds.Endpoint()
@@ -209,6 +236,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 			SchedulerKubeconfig:  schedulerKC,
 			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
 			EncryptionConfig:     encryption,
+			AuditPolicyFile:      auditPolicy,
 		}
 	}
 	s.certs = certs

@@ -32,6 +32,9 @@ type Inputs struct {
 	ControllerKubeconfig string
 	SchedulerKubeconfig  string
 	SchedulerConfigFile  string
+	// AuditPolicyFile is the audit policy when the server has an audit
+	// log (Server.Audit.Path).
+	AuditPolicyFile string
 	// EncryptionConfig, if set, is the API server's encryption
 	// configuration for Secrets, reloaded when it changes.
 	EncryptionConfig string
@@ -80,6 +83,15 @@ func APIServer(in Inputs) []string {
 	setIf(m, "etcd-cafile", in.EtcdCAFile)
 	setIf(m, "etcd-certfile", in.EtcdCertFile)
 	setIf(m, "etcd-keyfile", in.EtcdKeyFile)
+	if a := s.Audit; a.Path != "" {
+		m["audit-log-path"] = a.Path
+		m["audit-policy-file"] = in.AuditPolicyFile
+		m["audit-log-maxage"] = fmt.Sprint(a.MaxAge)
+		m["audit-log-maxbackup"] = fmt.Sprint(a.MaxBackup)
+		if a.MaxSize > 0 {
+			m["audit-log-maxsize"] = fmt.Sprint(a.MaxSize)
+		}
+	}
 	if in.EncryptionConfig != "" {
 		m["encryption-provider-config"] = in.EncryptionConfig
 		m["encryption-provider-config-automatic-reload"] = "true"
