@@ -92,16 +92,12 @@ func certificateRotate() *ucli.Command {
 			}
 			cp := pki.ControlPlaneFiles(p.TLSDir)
 			now := time.Now()
-			var cas []*pki.CA
-			for _, f := range [][2]string{{cp.ServerCA, cp.ServerCAKey}, {cp.ClientCA, cp.ClientCAKey}, {cp.RequestHeaderCA, cp.RequestHeaderCAKey}, {cp.KubeletCA, cp.KubeletCAKey}} {
-				if _, err := os.Stat(f[1]); err != nil {
-					return fmt.Errorf("no cluster CA in %s: run on a server, and give its --data-dir (an agent renews its own certificates)", p.TLSDir)
-				}
-				ca, err := pki.LoadOrCreateCA(f[0], f[1], "", config.CertRenewBefore, now)
-				if err != nil {
-					return err
-				}
-				cas = append(cas, ca)
+			if _, err := os.Stat(cp.ClientCAKey); err != nil {
+				return fmt.Errorf("no cluster CA in %s: run on a server, and give its --data-dir (an agent renews its own certificates)", p.TLSDir)
+			}
+			cas, err := pki.LoadCAs(cp)
+			if err != nil {
+				return err
 			}
 			renewed, err := pki.Renew(cas, services.Value(), now, p.TLSDir, p.AgentTLSDir)
 			for _, r := range renewed {

@@ -149,3 +149,20 @@ func EnsureControlPlane(dir string, sans SANs, validity, renewBefore time.Durati
 	}
 	return cp, notes, nil
 }
+
+// LoadCAs loads the cluster's four CAs from cp's files, for renewing what
+// they signed. A missing CA is an error: nothing is created here.
+func LoadCAs(cp ControlPlane) ([]*CA, error) {
+	var cas []*CA
+	for _, f := range [][2]string{
+		{cp.ServerCA, cp.ServerCAKey}, {cp.ClientCA, cp.ClientCAKey},
+		{cp.RequestHeaderCA, cp.RequestHeaderCAKey}, {cp.KubeletCA, cp.KubeletCAKey},
+	} {
+		ca, err := loadCA(f[0], f[1])
+		if err != nil {
+			return nil, err
+		}
+		cas = append(cas, ca)
+	}
+	return cas, nil
+}

@@ -49,16 +49,9 @@ func (s *Server) renewCertificates(ctx context.Context, log *logging.Logger) err
 func (s *Server) renewDue(log *logging.Logger) (time.Time, error) {
 	cfg, certs := s.cfg, s.certs
 	now := time.Now()
-	var cas []*pki.CA
-	for _, f := range [][2]string{
-		{certs.ServerCA, certs.ServerCAKey}, {certs.ClientCA, certs.ClientCAKey},
-		{certs.RequestHeaderCA, certs.RequestHeaderCAKey}, {certs.KubeletCA, certs.KubeletCAKey},
-	} {
-		ca, err := pki.LoadOrCreateCA(f[0], f[1], "", config.CertRenewBefore, now)
-		if err != nil {
-			return time.Time{}, err
-		}
-		cas = append(cas, ca)
+	cas, err := pki.LoadCAs(certs)
+	if err != nil {
+		return time.Time{}, err
 	}
 	renewed, next, err := pki.RenewDue(cas, config.CertRenewBefore, now, cfg.Paths.TLSDir, cfg.Paths.AgentTLSDir)
 	for _, r := range renewed {
