@@ -125,9 +125,5 @@ func dataDirPaths(c *ucli.Context, configFile string, dataDir *string) (paths.Pa
 	if err := applyOwnConfig(c, configFile, "kubox certificate "+c.Command.Name); err != nil {
 		return paths.Paths{}, err
 	}
-	abs, err := filepath.Abs(*dataDir)
-	if err != nil {
-		return paths.Paths{}, err
-	}
-	return paths.New(abs, config.DefaultConfigDir, ""), nil
+	return config.DataPaths(*dataDir, "")
 }

@@ -33,14 +33,11 @@ func killallCommand() *ucli.Command {
 			if err := applyOwnConfig(c, configFile, "kubox killall"); err != nil {
 				return err
 			}
-			abs, err := filepath.Abs(dataDir)
+			p, err := config.DataPaths(dataDir, runDir)
 			if err != nil {
 				return err
 			}
-			if runDir == "" {
-				runDir = paths.RunDirFor(abs, config.DefaultDataDir)
-			}
-			p := paths.New(abs, config.DefaultConfigDir, runDir)
+			abs := p.DataDir
 			log := logging.New(os.Stderr, 0, false)
 			killall.StopKubox(func(args []string) bool {
 				if dir, ok := paths.DataDirArg(args); ok {

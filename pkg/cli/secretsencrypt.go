@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -40,11 +39,10 @@ func (o *secretsEncryptOptions) open(c *ucli.Context) (paths.Paths, *clientv3.Cl
 	if err := applyOwnConfig(c, o.configFile, "kubox secrets-encrypt "+c.Command.Name); err != nil {
 		return paths.Paths{}, nil, err
 	}
-	abs, err := filepath.Abs(o.dataDir)
+	p, err := config.DataPaths(o.dataDir, "")
 	if err != nil {
 		return paths.Paths{}, nil, err
 	}
-	p := paths.New(abs, config.DefaultConfigDir, "")
 	endpoints := []string{"unix://" + p.KineSocket}
 	var tlsCfg kinetls.Config
 	if o.ds.Kind() == "etcd" {

@@ -85,6 +85,9 @@ func serverCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "kube-scheduler-arg", Destination: schedArgs, Usage: "extra kube-scheduler flag as name=value (repeatable)"},
 			&ucli.StringSliceFlag{Name: "disable", Destination: disable, Usage: "built-in add-on not to deploy: " + strings.Join(config.Addons, ", ") + " (repeatable)"},
 			&ucli.BoolFlag{Name: "disable-agent", Destination: &ao.DisableAgent, Usage: "run only the control plane, no node"},
+			&ucli.BoolFlag{Name: "disable-controller-manager", Destination: &o.DisableControllerManager,
+				Usage: "run no kube-controller-manager (another server's serves the cluster)"},
+			&ucli.BoolFlag{Name: "disable-scheduler", Destination: &o.DisableScheduler, Usage: "run no kube-scheduler (another server's serves the cluster)"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
 			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
@@ -101,22 +104,10 @@ func serverCommand() *ucli.Command {
 			o.TLSSANs = tlsSANs.Value()
 			o.Disable = disable.Value()
 			o.APIServerArgs, o.ControllerArgs, o.SchedulerArgs = apiArgs.Value(), cmArgs.Value(), schedArgs.Value()
-			cfg, err := o.Server()
+			nodeVals.into(ao)
+			cfg, node, err := o.WithNode(*ao)
 			if err != nil {
 				return err
-			}
-			nodeVals.into(ao)
-			ao.FlannelBackend = cfg.FlannelBackend // the cluster's, validated
-			var node *config.Agent
-			if ao.DisableAgent {
-				// The embedded metrics-server runs beside a node: a
-				// control-plane-only server opens no port but the API's.
-				cfg.Disabled["metrics-server"] = true
-			} else {
-				if node, err = ao.Agent(cfg); err != nil {
-					return err
-				}
-				cfg.NodeName = node.NodeName
 			}
 			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
 			log.InstallGlobal()

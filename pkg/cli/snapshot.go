@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,7 +11,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/kubox-io/kubox/pkg/config"
-	"github.com/kubox-io/kubox/pkg/config/paths"
 	"github.com/kubox-io/kubox/pkg/flock"
 	"github.com/kubox-io/kubox/pkg/snapshot"
 )
@@ -78,11 +76,10 @@ func (o *snapshotOptions) store(c *ucli.Context) (snapshot.Store, error) {
 	if err := applyOwnConfig(c, o.configFile, "kubox snapshot "+c.Command.Name); err != nil {
 		return snapshot.Store{}, err
 	}
-	abs, err := filepath.Abs(o.dataDir)
+	p, err := config.DataPaths(o.dataDir, "")
 	if err != nil {
 		return snapshot.Store{}, err
 	}
-	p := paths.New(abs, config.DefaultConfigDir, paths.RunDirFor(abs, config.DefaultDataDir))
 	s, err := config.SnapshotOptions{Dir: o.dir, S3: o.s3}.Snapshots(p)
 	if err != nil {
 		return snapshot.Store{}, err

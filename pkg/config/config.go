@@ -91,6 +91,12 @@ type ServerOptions struct {
 	// with a snapshot before the server starts.
 	ClusterReset            bool
 	ClusterResetRestorePath string
+	// DisableControllerManager runs the server without its
+	// kube-controller-manager (another server's controllers serve the
+	// cluster).
+	DisableControllerManager bool
+	// DisableScheduler runs the server without its kube-scheduler.
+	DisableScheduler bool
 }
 
 // Addons are the built-in add-ons --disable can turn off.
@@ -140,6 +146,12 @@ type Server struct {
 	// dir or S3, that replaces the datastore before the server starts
 	// (--cluster-reset-restore-path), "" for none.
 	RestoreFrom string
+	// ControllerManager is false when another server's
+	// kube-controller-manager serves the cluster.
+	ControllerManager bool
+	// Scheduler is false when another server's kube-scheduler serves the
+	// cluster.
+	Scheduler bool
 }
 
 // ExtraArgs are the user's escape hatch: upstream flags (without the leading
@@ -301,22 +313,9 @@ func (o ServerOptions) Server() (*Server, error) {
 		},
 	}
 	var err error
-	dataDir, err := absDir("--data-dir", o.DataDir)
-	if err != nil {
+	if s.Paths, err = dataPaths(o.DataDir, o.ConfigDir, o.RunDir); err != nil {
 		return nil, err
 	}
-	configDir, err := absDir("--config-dir", o.ConfigDir)
-	if err != nil {
-		return nil, err
-	}
-	runDir := o.RunDir
-	if runDir == "" {
-		runDir = paths.RunDirFor(dataDir, DefaultDataDir)
-	}
-	if runDir, err = absDir("--run-dir", runDir); err != nil {
-		return nil, err
-	}
-	s.Paths = paths.New(dataDir, configDir, runDir)
 
 	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
 		return nil, fmt.Errorf("invalid --https-listen-port %d: must be between 1 and 65535", s.HTTPSPort)
@@ -379,7 +378,7 @@ func (o ServerOptions) Server() (*Server, error) {
 	}
 	s.Kubeconfig = o.WriteKubeconfig
 	if s.Kubeconfig == "" {
-		s.Kubeconfig = filepath.Join(configDir, "kubox.yaml")
+		s.Kubeconfig = filepath.Join(s.Paths.ConfigDir, "kubox.yaml")
 	}
 	if s.Kubeconfig, err = filepath.Abs(s.Kubeconfig); err != nil {
 		return nil, fmt.Errorf("invalid --write-kubeconfig: %w", err)
@@ -410,6 +409,7 @@ func (o ServerOptions) Server() (*Server, error) {
 	if s.Snapshots, err = o.Snapshot.Snapshots(s.Paths); err != nil {
 		return nil, err
 	}
+	s.ControllerManager, s.Scheduler = !o.DisableControllerManager, !o.DisableScheduler
 	if s.RestoreFrom, err = restorePath(o.ClusterReset, o.ClusterResetRestorePath, s.Datastore); err != nil {
 		return nil, err
 	}

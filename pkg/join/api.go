@@ -1,5 +1,7 @@
 package join
 
+import "github.com/kubox-io/kubox/pkg/config"
+
 // The routes Server.Wrap serves in front of the API server's handlers, so
 // Kubernetes authentication never sees them.
 const (
@@ -41,15 +43,5 @@ type NodeBundle struct {
 }
 
 // ClusterConfig holds the cluster-wide values a node must share with its
-// server.
-type ClusterConfig struct {
-	ClusterCIDR    string   `json:"clusterCIDR"`
-	ServiceCIDR    string   `json:"serviceCIDR"`
-	ClusterDNS     string   `json:"clusterDNS"`
-	ClusterDomain  string   `json:"clusterDomain"`
-	FlannelBackend string   `json:"flannelBackend"`
-	ServerURLs     []string `json:"serverURLs"`
-	// Disabled are the add-ons the server runs without (--disable); the
-	// node-side ones (servicelb) stay off on agents too.
-	Disabled []string `json:"disabled,omitempty"`
-}
+// server; config owns their derivation.
+type ClusterConfig = config.Cluster

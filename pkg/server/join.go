@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/kubox-io/kubox/pkg/config"
@@ -66,30 +65,11 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 		ReservedNames: reserved,
 		ReservedIPs:   append([]net.IP{cfg.APIServiceIP(), cfg.AdvertiseAddress, cfg.BindAddress}, apiSANs.IPs...),
 		CertValidity:  cfg.NodeCertValidity,
-		Cluster: join.ClusterConfig{
-			ClusterCIDR:    cfg.ClusterCIDR.String(),
-			ServiceCIDR:    cfg.ServiceCIDR.String(),
-			ClusterDNS:     cfg.ClusterDNS.String(),
-			ClusterDomain:  cfg.ClusterDomain,
-			FlannelBackend: cfg.FlannelBackend,
-			Disabled:       disabledAddons(cfg.Disabled),
-			ServerURLs:     []string{"https://" + net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort))},
-		},
-		Log: log.For("join"),
+		Cluster:       cfg.Cluster(),
+		Log:           log.For("join"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return js.Wrap, nil
-}
-
-// disabledAddons lists the add-ons turned off, in a stable order.
-func disabledAddons(m map[string]bool) []string {
-	var out []string
-	for _, name := range config.Addons {
-		if m[name] {
-			out = append(out, name)
-		}
-	}
-	return out
 }

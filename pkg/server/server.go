@@ -272,8 +272,14 @@ func (s *Server) prepare(log *logging.Logger) error {
 	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: p.AdminKubeconfig, Log: log.For("deploy")}
 	// The deploy controller is kubox's own: restarted when it fails. The
 	// embedded upstream components start once per process.
-	s.comps = []component.Component{ds, apiserver, rbac, scheduler, controllers,
-		&component.Restart{Inner: &component.Func{ComponentName: "deploy", Run: manifests.Run}, Log: log}}
+	s.comps = []component.Component{ds, apiserver, rbac}
+	if cfg.Scheduler {
+		s.comps = append(s.comps, scheduler)
+	}
+	if cfg.ControllerManager {
+		s.comps = append(s.comps, controllers)
+	}
+	s.comps = append(s.comps, &component.Restart{Inner: &component.Func{ComponentName: "deploy", Run: manifests.Run}, Log: log})
 	// The add-ons' own controllers, unless --disable names them.
 	comps, err := addons.ServerComponents(addons.ServerEnv{Config: cfg, Certs: certs, CAPEM: caPEM, Log: log}, cfg.Disabled)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	encryptioncontroller "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -129,7 +128,7 @@ func getOK(ctx context.Context, c *http.Client, url string) error {
 // chain.
 func runWrapped(ctx context.Context, opts options.CompletedOptions, wrap func(http.Handler) http.Handler) error {
 	if opts.InformerName == nil {
-		name, err := cache.NewInformerName("kube-apiserver")
+		name, err := informerName("kube-apiserver")
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
 )
 
@@ -31,3 +32,15 @@ func parseFlags(component string, fss cliflag.NamedFlagSets, args []string) erro
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// informerName reserves the name under which a component's informers report
+// metrics. client-go keeps these names in a process-wide registry, so a
+// second server in the same process takes base-2, base-3, and so on; the
+// first keeps the name the standalone component would use.
+func informerName(base string) (*cache.InformerName, error) {
+	name, err := cache.NewInformerName(base)
+	for n := 2; err != nil && n < 100; n++ {
+		name, err = cache.NewInformerName(fmt.Sprintf("%s-%d", base, n))
+	}
+	return name, err
+}

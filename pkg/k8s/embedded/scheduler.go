@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
@@ -22,7 +21,7 @@ func NewScheduler(args []string, le LeaderElection) (component.Component, error)
 		return nil, fmt.Errorf("kube-scheduler feature gates: %w", err)
 	}
 	if opts.InformerName == nil {
-		name, err := cache.NewInformerName("kube-scheduler")
+		name, err := informerName("kube-scheduler")
 		if err != nil {
 			return nil, err
 		}
