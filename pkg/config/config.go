@@ -24,7 +24,7 @@ func RenewBefore(validity time.Duration) time.Duration {
 
 // Defaults, as a k3s user knows them.
 const (
-	DefaultDataDir        = "/var/lib/kubox"
+	DefaultDataDir        = paths.DefaultDataDir
 	DefaultConfigDir      = "/etc/kubox"
 	DefaultHTTPSPort      = 6443
 	DefaultClusterCIDR    = "10.42.0.0/16"

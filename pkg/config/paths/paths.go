@@ -52,6 +52,9 @@ type Paths struct {
 	CNIIPAMDir string // <run-dir>/cni/networks
 }
 
+// DefaultDataDir is --data-dir unless the user says otherwise.
+const DefaultDataDir = "/var/lib/kubox"
+
 // DefaultRunDir is the run dir of a kubox with the default data dir.
 const DefaultRunDir = "/run/kubox"
 
