@@ -51,6 +51,8 @@ func agentCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "lb-server-port", Value: 6444, Destination: &lbPort, Usage: "loopback port of the agent's API load balancer"},
 			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir, Usage: "where kubox keeps its state"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
+			&ucli.StringFlag{Name: "profile", Destination: &ao.Profile,
+				Usage: "hardening profile: " + strings.Join(config.Profiles, ", ") + " (on a node: --protect-kernel-defaults)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
 		}, nodeOpts...),

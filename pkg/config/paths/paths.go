@@ -31,6 +31,10 @@ type Paths struct {
 	ConfDir          string // <data-dir>/server/conf (component configuration files)
 	TokenFile        string // <data-dir>/server/token
 	ManifestsDir     string // <data-dir>/server/manifests
+	// PodSecurityConfig is the PodSecurity admission configuration kubox
+	// writes with --profile cis; AuditLog is that profile's audit log.
+	PodSecurityConfig string // <data-dir>/server/conf/pod-security-admission.yaml
+	AuditLog          string // <data-dir>/server/logs/audit.log
 
 	AgentDir         string // <data-dir>/agent
 	KubeletDir       string // <data-dir>/agent/kubelet (kubelet --root-dir)
@@ -90,6 +94,9 @@ func New(dataDir, configDir, runDir string) Paths {
 		TokenFile:        filepath.Join(server, "token"),
 		ManifestsDir:     filepath.Join(server, "manifests"),
 		AgentDir:         agent,
+
+		PodSecurityConfig: filepath.Join(server, "conf", "pod-security-admission.yaml"),
+		AuditLog:          filepath.Join(server, "logs", "audit.log"),
 
 		KubeletDir:       filepath.Join(agent, "kubelet"),
 		ContainerdRoot:   filepath.Join(agent, "containerd"),
