@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/config/paths"
 	"github.com/kubox-io/kubox/pkg/sfx"
 )
@@ -88,7 +87,7 @@ func unpackDir(argv []string) string {
 		dir, ok = os.LookupEnv("KUBOX_DATA_DIR")
 	}
 	if !ok || dir == "" {
-		dir = config.DefaultDataDir
+		dir = paths.DefaultDataDir
 		if os.Geteuid() != 0 {
 			if home, err := os.UserHomeDir(); err == nil {
 				dir = filepath.Join(home, ".kubox")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
@@ -33,6 +34,8 @@ func agentCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "lb-server-port", Value: config.DefaultLBServerPort, Destination: &o.LBServerPort, Usage: "loopback port of the agent's API load balancer"},
 			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &o.DataDir, Usage: "where kubox keeps its state"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
+			&ucli.StringFlag{Name: "profile", Destination: &o.Node.Profile,
+				Usage: "hardening profile: " + strings.Join(config.Profiles, ", ") + " (on a node: --protect-kernel-defaults)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
 		}, nodeOpts...),

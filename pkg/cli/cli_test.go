@@ -23,6 +23,14 @@ func TestRefusals(t *testing.T) {
 	if err := os.WriteFile(badKey, []byte("flanel-backend: host-gw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badProfile := filepath.Join(dir, "profile.yaml")
+	if err := os.WriteFile(badProfile, []byte("profile: CIS\nprotect-kernel-defaults: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	psaConfig := filepath.Join(dir, "psa-config.yaml")
+	if err := os.WriteFile(psaConfig, []byte("pod-security-admission-config-file: "+empty+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	data := filepath.Join(dir, "data")
 	for _, c := range []struct {
 		name string
@@ -52,6 +60,11 @@ func TestRefusals(t *testing.T) {
 		{"bad secrets encryption provider", []string{"server", "--config", empty, "-d", data, "--secrets-encryption", "--secrets-encryption-provider", "rot13"}, `invalid --secrets-encryption-provider "rot13"`},
 		{"audit policy without a log", []string{"server", "--config", empty, "-d", data, "--audit-policy-file", "/etc/hosts"}, "--audit-policy-file needs --audit-log-path"},
 		{"negative audit log size", []string{"server", "--config", empty, "-d", data, "--audit-log-path", filepath.Join(dir, "a.log"), "--audit-log-maxsize", "-1"}, "invalid --audit-log-maxsize -1"},
+		{"unknown profile", []string{"server", "--config", empty, "-d", data, "--profile", "cis-1.23"}, `invalid --profile "cis-1.23": choose from cis`},
+		{"agent, unknown profile", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2", "--profile", "hardened"}, `invalid --profile "hardened"`},
+		{"profile from the config file", []string{"server", "--config", badProfile, "-d", data}, `invalid --profile "CIS"`},
+		{"missing pod security file", []string{"server", "--config", empty, "-d", data, "--pod-security-admission-config-file", filepath.Join(dir, "psa.yaml")}, "invalid --pod-security-admission-config-file " + filepath.Join(dir, "psa.yaml") + ": no such file"},
+		{"pod security file from the config file", []string{"server", "--config", psaConfig, "-d", data}, "invalid --pod-security-admission-config-file " + empty + ": kind \"\""},
 		{"agent's first join without a token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--node-ip", "10.0.0.2"}, "no join token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,6 +19,8 @@ func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
 		&ucli.StringSliceFlag{Name: "kube-proxy-arg", Destination: ns.proxy, Usage: "extra kube-proxy flag as name=value, e.g. proxy-mode=nftables (repeatable)"},
 		&ucli.StringFlag{Name: "flannel-iface", Destination: &ao.FlannelIface, Usage: "interface for the pod network between nodes"},
 		&ucli.StringFlag{Name: "default-local-storage-path", Destination: &ao.DefaultLocalStoragePath, Usage: "directory of local-path volumes (default <data-dir>/storage)"},
+		&ucli.BoolFlag{Name: "protect-kernel-defaults", Destination: &ao.ProtectKernelDefaults,
+			Usage: "refuse to start unless the kernel parameters the kubelet needs are set already (the kubelet then changes none)"},
 		&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 	}, ns
 }

@@ -27,6 +27,16 @@ type AgentOptions struct {
 	// DefaultLocalStoragePath is where local-path volumes go; empty for
 	// <data-dir>/storage.
 	DefaultLocalStoragePath string
+	// ProtectKernelDefaults: the node refuses to start unless the kernel
+	// parameters the kubelet needs are set already, and the kubelet
+	// changes none. On with --profile cis.
+	ProtectKernelDefaults bool
+	// Profile is `kubox agent --profile`; a server's node follows the
+	// server's Profile.
+	Profile string
+	// KernelParamsDir is where kernel parameters are read, ""
+	// for DefaultKernelParamsDir (a test's temp dir otherwise).
+	KernelParamsDir string
 }
 
 // Agent is the validated node configuration.
@@ -41,6 +51,9 @@ type Agent struct {
 	FlannelIface   string
 	ResolvConf     string
 	StorageDir     string // local-path volumes
+	// ProtectKernelDefaults: the kernel parameters the kubelet needs were
+	// checked before the node started; the kubelet changes none.
+	ProtectKernelDefaults bool
 	// Disabled add-ons, by name (--disable on the server): their node
 	// controllers do not run.
 	Disabled map[string]bool
@@ -135,6 +148,26 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		if _, err := os.Stat(a.ResolvConf); err != nil {
 			return nil, fmt.Errorf("invalid --resolv-conf: %v", err)
 		}
+	}
+	prof, err := profile(o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	why := "--protect-kernel-defaults"
+	switch {
+	case o.ProtectKernelDefaults:
+	case prof == ProfileCIS || s.Profile == ProfileCIS:
+		why = "--profile cis (which implies --protect-kernel-defaults)"
+	default:
+		return a, nil
+	}
+	a.ProtectKernelDefaults = true
+	dir := o.KernelParamsDir
+	if dir == "" {
+		dir = DefaultKernelParamsDir
+	}
+	if err := checkKernelDefaults(dir, why); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -24,7 +24,7 @@ func RenewBefore(validity time.Duration) time.Duration {
 
 // Defaults, as a k3s user knows them.
 const (
-	DefaultDataDir        = "/var/lib/kubox"
+	DefaultDataDir        = paths.DefaultDataDir
 	DefaultConfigDir      = "/etc/kubox"
 	DefaultHTTPSPort      = 6443
 	DefaultClusterCIDR    = "10.42.0.0/16"
@@ -87,6 +87,11 @@ type ServerOptions struct {
 	SecretsEncryptionProvider string
 	// Audit is the API server's audit log, raw.
 	Audit Audit
+	// Profile is the hardening profile (--profile): "" or ProfileCIS.
+	Profile string
+	// PodSecurityAdmissionConfigFile is the user's AdmissionConfiguration
+	// for the PodSecurity plugin, "" for none (or the profile's).
+	PodSecurityAdmissionConfigFile string
 	// ClusterReset with ClusterResetRestorePath replaces the datastore
 	// with a snapshot before the server starts.
 	ClusterReset            bool
@@ -140,6 +145,22 @@ type Server struct {
 	SecretsEncryptionProvider string
 	// Audit is the API server's audit log; off when Audit.Path is "".
 	Audit Audit
+	// Profile is the hardening profile, "" or ProfileCIS; what it implies
+	// is filled in below and in the node's Agent.
+	Profile string
+	// AnonymousAuth: the API server answers requests without credentials
+	// as system:anonymous (RBAC lets it reach health and version only).
+	// Off with --profile cis.
+	AnonymousAuth bool
+	// AdmissionConfigFile is the API server's admission configuration
+	// (--admission-control-config-file), "" for none: the user's
+	// --pod-security-admission-config-file, or with --profile cis
+	// Paths.PodSecurityConfig.
+	AdmissionConfigFile string
+	// AdmissionConfig, when not nil, is what the server writes to
+	// AdmissionConfigFile before the API server starts (the profile's);
+	// nil when the file is the user's.
+	AdmissionConfig []byte
 	// Snapshots are taken on a schedule into Snapshots.Dir.
 	Snapshots Snapshots
 	// RestoreFrom is a snapshot file, or a snapshot's name in the snapshot
@@ -403,8 +424,26 @@ func (o ServerOptions) Server() (*Server, error) {
 	default:
 		return nil, fmt.Errorf("invalid --secrets-encryption-provider %q: choose aescbc or secretbox", o.SecretsEncryptionProvider)
 	}
-	if s.Audit, err = o.Audit.validate(); err != nil {
+	if s.Profile, err = profile(o.Profile); err != nil {
 		return nil, err
+	}
+	cis := s.Profile == ProfileCIS
+	s.AnonymousAuth = !cis
+	audit := o.Audit
+	if cis {
+		audit = cisAudit(audit, s.Paths.AuditLog)
+	}
+	if s.Audit, err = audit.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.PodSecurityAdmissionConfigFile != "":
+		if s.AdmissionConfigFile, err = podSecurityAdmission(o.PodSecurityAdmissionConfigFile); err != nil {
+			return nil, err
+		}
+	case cis:
+		s.AdmissionConfigFile = s.Paths.PodSecurityConfig
+		s.AdmissionConfig = []byte(CISPodSecurityAdmission)
 	}
 	if s.Snapshots, err = o.Snapshot.Snapshots(s.Paths); err != nil {
 		return nil, err

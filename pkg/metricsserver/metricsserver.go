@@ -98,6 +98,9 @@ func serve(ctx context.Context, cfg Config, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("metrics-server: %w", err)
 	}
+	// No /debug/pprof, as on every other component of kubox (upstream's
+	// generic server config turns it on, and metrics-server has no flag).
+	sc.Apiserver.EnableProfiling = false
 	s, err := sc.Complete()
 	if err != nil {
 		return fmt.Errorf("metrics-server: %w", err)

@@ -226,6 +226,13 @@ func (s *Server) prepare(log *logging.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The profile's admission configuration (--profile cis); a user's
+	// file is used where it is.
+	if cfg.AdmissionConfig != nil {
+		if err := writeFile(cfg.AdmissionConfigFile, cfg.AdmissionConfig); err != nil {
+			return fmt.Errorf("admission configuration: %w", err)
+		}
+	}
 	ds := datastore.New(cfg.Datastore, p)
 	in := func() args.Inputs {
 		ep := ds.Endpoint()

@@ -84,11 +84,17 @@ func startNode(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := newNodeServer(t, args...)
 	s.StartReady()
+	waitNodeReady(t, s)
+	return s
+}
+
+// waitNodeReady waits for the server's node to be Ready.
+func waitNodeReady(t *testing.T, s *server) {
+	t.Helper()
 	waitFor(t, "node Ready", 3*time.Minute, func() (bool, string) {
 		out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 		return err == nil && strings.Contains(out, "=True"), out
 	})
-	return s
 }
 
 const echoDeployment = `apiVersion: apps/v1

@@ -76,6 +76,11 @@ func TestDependencyRules(t *testing.T) {
 		if strings.HasPrefix(p.ImportPath, agent) && (deps[server] || hasPrefix(p.Deps, server+"/")) {
 			t.Errorf("%s depends on %s: server and agent must not import each other", p.ImportPath, server)
 		}
+		// The launcher fronts every released file: it stays a small
+		// program, without the configuration's upstream dependencies.
+		if p.ImportPath == module+"/cmd/kubox-launcher" && (deps[module+"/pkg/config"] || hasPrefix(p.Deps, "k8s.io/")) {
+			t.Errorf("%s depends on %s or k8s.io: it may use pkg/config/paths and pkg/sfx only", p.ImportPath, module+"/pkg/config")
+		}
 		// Configuration, PKI, argument builders and the join protocol must
 		// build and test without the heavy upstream tree.
 		for _, light := range []string{"/pkg/config", "/pkg/pki", "/pkg/k8s/args", "/pkg/component", "/pkg/configfile", "/pkg/join"} {

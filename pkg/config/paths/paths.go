@@ -31,6 +31,10 @@ type Paths struct {
 	ConfDir          string // <data-dir>/server/conf (component configuration files)
 	TokenFile        string // <data-dir>/server/token
 	ManifestsDir     string // <data-dir>/server/manifests
+	// PodSecurityConfig is the PodSecurity admission configuration kubox
+	// writes with --profile cis; AuditLog is that profile's audit log.
+	PodSecurityConfig string // <data-dir>/server/conf/pod-security-admission.yaml
+	AuditLog          string // <data-dir>/server/logs/audit.log
 
 	AgentDir         string // <data-dir>/agent
 	KubeletDir       string // <data-dir>/agent/kubelet (kubelet --root-dir)
@@ -51,6 +55,9 @@ type Paths struct {
 	// with the pods on killall or reboot, never leaked into /var/lib/cni.
 	CNIIPAMDir string // <run-dir>/cni/networks
 }
+
+// DefaultDataDir is --data-dir unless the user says otherwise.
+const DefaultDataDir = "/var/lib/kubox"
 
 // DefaultRunDir is the run dir of a kubox with the default data dir.
 const DefaultRunDir = "/run/kubox"
@@ -87,6 +94,9 @@ func New(dataDir, configDir, runDir string) Paths {
 		TokenFile:        filepath.Join(server, "token"),
 		ManifestsDir:     filepath.Join(server, "manifests"),
 		AgentDir:         agent,
+
+		PodSecurityConfig: filepath.Join(server, "conf", "pod-security-admission.yaml"),
+		AuditLog:          filepath.Join(server, "logs", "audit.log"),
 
 		KubeletDir:       filepath.Join(agent, "kubelet"),
 		ContainerdRoot:   filepath.Join(agent, "containerd"),

@@ -48,7 +48,7 @@ func APIServer(in Inputs) []string {
 	m := map[string]string{
 		"advertise-address":               s.AdvertiseAddress.String(),
 		"allow-privileged":                "true",
-		"anonymous-auth":                  "true", // RBAC lets anonymous reach health and version only
+		"anonymous-auth":                  fmt.Sprint(s.AnonymousAuth), // RBAC lets anonymous reach health and version only
 		"api-audiences":                   issuer,
 		"authorization-mode":              "Node,RBAC",
 		"bind-address":                    s.BindAddress.String(),
@@ -80,6 +80,7 @@ func APIServer(in Inputs) []string {
 		"tls-cert-file":                      c.ServingCert,
 		"tls-private-key-file":               c.ServingKey,
 	}
+	setIf(m, "admission-control-config-file", s.AdmissionConfigFile)
 	setIf(m, "etcd-cafile", in.EtcdCAFile)
 	setIf(m, "etcd-certfile", in.EtcdCertFile)
 	setIf(m, "etcd-keyfile", in.EtcdKeyFile)

@@ -112,3 +112,18 @@ func TestConfigReachesFlags(t *testing.T) {
 		t.Errorf("upstream scheduler leader election must be off: kubox elects")
 	}
 }
+
+// TestGoldenCIS pins what --profile cis hands the API server, beside the
+// defaults' golden file: the difference is what the profile changes.
+func TestGoldenCIS(t *testing.T) {
+	in := inputs(t, func(o *config.ServerOptions) { o.Profile = config.ProfileCIS })
+	in.AuditPolicyFile = "/var/lib/kubox/server/conf/audit-policy.yaml"
+	golden(t, "kube-apiserver-cis.flags", strings.Join(APIServer(in), "\n")+"\n")
+	api := APIServer(in)
+	for _, want := range []string{"--anonymous-auth=false", "--admission-control-config-file=/var/lib/kubox/server/conf/pod-security-admission.yaml",
+		"--audit-log-path=/var/lib/kubox/server/logs/audit.log", "--profiling=false"} {
+		if !has(api, want) {
+			t.Errorf("--profile cis: apiserver flags lack %s", want)
+		}
+	}
+}

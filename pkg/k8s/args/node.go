@@ -60,6 +60,12 @@ func KubeletConfig(in NodeInputs) *kubeletv1beta1.KubeletConfiguration {
 		},
 		EvictionMinimumReclaim: map[string]string{"imagefs.available": "10%", "nodefs.available": "10%"},
 		RegisterWithTaints:     taints(a.NodeTaints),
+		// Checked by kubox before the node starts (config.Agent): the
+		// kubelet then refuses to change them rather than setting them.
+		ProtectKernelDefaults: a.ProtectKernelDefaults,
+		// No /debug/pprof on the kubelet's port, as no other component
+		// of kubox serves one.
+		EnableProfilingHandler: &f,
 	}
 	if in.CgroupV1 {
 		cfg.FailCgroupV1 = &f

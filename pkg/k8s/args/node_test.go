@@ -83,3 +83,18 @@ func TestNodeSettingsReachUpstream(t *testing.T) {
 		t.Errorf("kube-proxy mode not replaced: %v", proxy)
 	}
 }
+
+// TestKubeletHardening: the kubelet serves no profiles and no read-only
+// port, and with --protect-kernel-defaults (checked by kubox first) it
+// changes no kernel parameter.
+func TestKubeletHardening(t *testing.T) {
+	in := nodeInputs(t, nil)
+	kc := KubeletConfig(in)
+	if kc.ProtectKernelDefaults || kc.EnableProfilingHandler == nil || *kc.EnableProfilingHandler || kc.ReadOnlyPort != 0 {
+		t.Errorf("defaults: protectKernelDefaults %v, enableProfilingHandler %v, readOnlyPort %d", kc.ProtectKernelDefaults, kc.EnableProfilingHandler, kc.ReadOnlyPort)
+	}
+	in.Agent.ProtectKernelDefaults = true
+	if !KubeletConfig(in).ProtectKernelDefaults {
+		t.Errorf("--protect-kernel-defaults does not reach the kubelet")
+	}
+}
