@@ -2,6 +2,7 @@ package secretsenc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,14 +44,15 @@ type Rotation struct {
 
 const probeName = "kubox-encryption-probe"
 
-// RotateKeys puts a new key first, waits until the API server encrypts
-// with it, writes every Secret again so that it is encrypted with it, and
-// then retires the older keys. At every step each stored Secret can be
-// read: a key is removed only once nothing is encrypted with it.
+// RotateKeys puts a new key first and re-encrypts every Secret with it
+// (Reencrypt): prepare, rotate and reencrypt in one.
 func (r Rotation) RotateKeys(ctx context.Context) (Key, error) {
 	c, err := Read(r.Path)
 	if err != nil {
-		return Key{}, fmt.Errorf("secrets encryption is not enabled (%v): start the server with --secrets-encryption", err)
+		return Key{}, notEnabled(err)
+	}
+	if c.Disabled {
+		return Key{}, errors.New("secrets encryption is disabled: run kubox secrets-encrypt enable first")
 	}
 	next, k, err := Prepended(c, time.Now())
 	if err != nil {
@@ -59,27 +61,62 @@ func (r Rotation) RotateKeys(ctx context.Context) (Key, error) {
 	if err := Write(r.Path, next); err != nil {
 		return Key{}, err
 	}
-	r.Log("new key %s written; waiting for the API server to encrypt with it", k.Name)
-	if err := r.awaitKey(ctx, next.Provider, k.Name); err != nil {
-		return k, err
+	r.Log("new key %s written", k.Name)
+	_, err = r.Reencrypt(ctx)
+	return k, err
+}
+
+// Reencrypt waits until the API server writes Secrets as the configuration
+// now says (with its first key, or in plain text when disabled), writes
+// every Secret again so that it is stored that way, and then retires the
+// keys nothing is encrypted with. At every step each stored Secret can be
+// read: a key is removed only once the census finds nothing encrypted with
+// it. It returns the census.
+func (r Rotation) Reencrypt(ctx context.Context) (map[string]int, error) {
+	c, err := Read(r.Path)
+	if err != nil {
+		return nil, notEnabled(err)
+	}
+	provider, key, target := c.Provider, c.Keys[0].Name, c.Keys[0].Name
+	if c.Disabled {
+		provider, key, target = "", "", "plain text"
+	}
+	r.Log("waiting for the API server to write secrets with %s", target)
+	if err := r.awaitKey(ctx, provider, key); err != nil {
+		return nil, err
 	}
 	n, err := r.rewriteAll(ctx)
 	if err != nil {
-		return k, err
+		return nil, err
 	}
-	r.Log("re-encrypted %d secrets with %s", n, k.Name)
+	r.Log("wrote %d secrets again, with %s", n, target)
 	counts, err := Census(ctx, r.Raw)
 	if err != nil {
-		return k, err
+		return counts, err
 	}
-	if others := total(counts) - counts[k.Name]; others > 0 {
-		return k, fmt.Errorf("%d secrets are still not encrypted with %s; older keys are kept: run rotate-keys again", others, k.Name)
+	if others := total(counts) - counts[key]; others > 0 {
+		return counts, fmt.Errorf("%d secrets are still not stored with %s; every key is kept: run reencrypt again", others, target)
 	}
-	if err := Write(r.Path, Config{Provider: next.Provider, Keys: []Key{k}}); err != nil {
-		return k, err
+	// The first key stays (it encrypts, or will again once enabled), and
+	// a prepared one waiting for rotate.
+	keep, retired := c.Keys[:1], []Key{}
+	for i, k := range c.Keys[1:] {
+		if i+1 == c.prepared() {
+			keep = append(keep, k)
+		} else {
+			retired = append(retired, k)
+		}
 	}
-	r.Log("older keys removed")
-	return k, nil
+	if len(retired) > 0 {
+		c.Keys = keep
+		if err := Write(r.Path, c); err != nil {
+			return counts, err
+		}
+		for _, k := range retired {
+			r.Log("retired key %s", k.Name)
+		}
+	}
+	return counts, nil
 }
 
 // total is the number of Secrets a census counted.
@@ -117,7 +154,7 @@ func (r Rotation) awaitKey(ctx context.Context, provider, key string) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the API server did not start encrypting with %s within %s; is it running with --secrets-encryption on this data dir?", key, r.Wait)
+			return fmt.Errorf("the API server did not start writing secrets as %s says within %s; is the server running on this data dir?", r.Path, r.Wait)
 		}
 		select {
 		case <-ctx.Done():

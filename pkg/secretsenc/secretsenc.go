@@ -35,6 +35,9 @@ type Key struct {
 type Config struct {
 	Provider string
 	Keys     []Key
+	// Disabled puts identity first: Secrets are written in plain text
+	// while the keys still read those they encrypted.
+	Disabled bool
 }
 
 // file mirrors apiserver.config.k8s.io/v1 EncryptionConfiguration.
@@ -82,12 +85,16 @@ func Read(path string) (Config, error) {
 	if len(f.Resources) != 1 || len(f.Resources[0].Providers) == 0 {
 		return Config{}, fmt.Errorf("encryption configuration %s: not one kubox wrote (one resource list with providers expected)", path)
 	}
-	p := f.Resources[0].Providers[0]
-	switch {
+	ps := f.Resources[0].Providers
+	disabled := ps[0].Identity != nil && len(ps) > 1
+	if disabled {
+		ps = ps[1:]
+	}
+	switch p := ps[0]; {
 	case p.AESCBC != nil:
-		return Config{Provider: "aescbc", Keys: p.AESCBC.Keys}, nil
+		return Config{Provider: "aescbc", Keys: p.AESCBC.Keys, Disabled: disabled}, nil
 	case p.Secretbox != nil:
-		return Config{Provider: "secretbox", Keys: p.Secretbox.Keys}, nil
+		return Config{Provider: "secretbox", Keys: p.Secretbox.Keys, Disabled: disabled}, nil
 	}
 	return Config{}, fmt.Errorf("encryption configuration %s: its first provider is neither aescbc nor secretbox", path)
 }
@@ -111,6 +118,9 @@ func Write(path string, c Config) error {
 		Resources: []string{"secrets"},
 		Providers: []provider{first, {Identity: &struct{}{}}},
 	}}}
+	if c.Disabled {
+		f.Resources[0].Providers = []provider{{Identity: &struct{}{}}, first}
+	}
 	data, err := yaml.Marshal(f)
 	if err != nil {
 		return err

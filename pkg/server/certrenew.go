@@ -24,6 +24,7 @@ const expiryWarning = 30 * 24 * time.Hour
 // certificate so that it can be copied, is written again.
 func (s *Server) renewCertificates(ctx context.Context, log *logging.Logger) error {
 	cfg := s.cfg
+	defer newCertExpiry(cfg.Paths.TLSDir, cfg.Paths.AgentTLSDir).register(log.Warnf)()
 	for {
 		next, err := s.renewDue(log)
 		if err != nil {

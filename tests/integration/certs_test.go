@@ -3,6 +3,8 @@ package integration
 import (
 	"crypto/tls"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ func servingSerial(t *testing.T, port int) string {
 func TestCertRotation(t *testing.T) {
 	s := startNodeWithKeeper(t, "--cert-validity", "2m", "--node-cert-validity", "2m")
 	first := servingSerial(t, s.Port)
+	expiryLeft(t, s, "serving-kube-apiserver")
 	started := time.Now()
 	for time.Since(started) < 4*time.Minute {
 		// Each kubectl reads the admin kubeconfig afresh, as a user's does.
@@ -49,6 +52,9 @@ func TestCertRotation(t *testing.T) {
 	if servingSerial(t, s.Port) == first {
 		t.Error("the API's serving certificate was not replaced")
 	}
+	// The metric follows the renewals: had the certificate not been
+	// replaced, it would have expired two minutes ago.
+	expiryLeft(t, s, "serving-kube-apiserver")
 	if n := s.MustKubectl("get", "pod", "keeper", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); n != "0" {
 		t.Errorf("pod keeper restarted %s times", n)
 	}
@@ -76,4 +82,18 @@ func TestCertRotation(t *testing.T) {
 		return servingSerial(t, s.Port) != before, "serial " + before
 	})
 	s.MustKubectl("get", "nodes")
+}
+
+// expiryLeft checks that the API server's /metrics reports the certificate
+// name with a positive time left, at most two minutes.
+func expiryLeft(t *testing.T, s *server, name string) {
+	t.Helper()
+	out := s.MustKubectl("get", "--raw", "/metrics")
+	m := regexp.MustCompile(`(?m)^kubox_certificate_expiry_seconds\{[^}]*name="` + regexp.QuoteMeta(name) + `"[^}]*\} (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no kubox_certificate_expiry_seconds for %s in /metrics", name)
+	}
+	if v, err := strconv.ParseFloat(m[1], 64); err != nil || v <= 0 || v > 120 {
+		t.Errorf("kubox_certificate_expiry_seconds{name=%q} = %s, want 0 < v <= 120", name, m[1])
+	}
 }
