@@ -38,7 +38,7 @@ func certificateCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				certs, err := pki.Inventory(p.TLSDir, p.AgentTLSDir)
+				certs, err := pki.Inventory(p.CertDirs()...)
 				if err != nil {
 					return err
 				}
@@ -99,7 +99,7 @@ func certificateRotate() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			renewed, err := pki.Renew(cas, services.Value(), now, p.TLSDir, p.AgentTLSDir)
+			renewed, err := pki.Renew(cas, services.Value(), now, p.CertDirs()...)
 			for _, r := range renewed {
 				fmt.Fprintf(c.App.Writer, "renewed %s, valid until %s\n", r.Name, r.NotAfter.UTC().Format(time.RFC3339))
 				if r.Name != "client-admin" {

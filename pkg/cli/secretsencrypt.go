@@ -45,9 +45,9 @@ func (o *secretsEncryptOptions) open(c *ucli.Context) (paths.Paths, *clientv3.Cl
 	}
 	endpoints := []string{"unix://" + p.KineSocket}
 	var tlsCfg kinetls.Config
-	if o.ds.Kind() == "etcd" {
-		endpoints = strings.Split(o.ds.Endpoint, ",")
-		tlsCfg = kinetls.Config{CAFile: o.ds.CAFile, CertFile: o.ds.CertFile, KeyFile: o.ds.KeyFile}
+	if ds := o.ds.ForDataDir(p); ds.Kind() == "etcd" {
+		endpoints = strings.Split(ds.Endpoint, ",")
+		tlsCfg = kinetls.Config{CAFile: ds.CAFile, CertFile: ds.CertFile, KeyFile: ds.KeyFile}
 	}
 	tc, err := tlsCfg.ClientConfig()
 	if err != nil {

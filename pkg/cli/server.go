@@ -56,6 +56,8 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "datastore-cafile", Destination: &o.DatastoreCAFile, Usage: "CA bundle for the datastore"},
 			&ucli.StringFlag{Name: "datastore-certfile", Destination: &o.DatastoreCertFile, Usage: "client certificate for the datastore"},
 			&ucli.StringFlag{Name: "datastore-keyfile", Destination: &o.DatastoreKeyFile, Usage: "client key for the datastore"},
+			&ucli.BoolFlag{Name: "cluster-init", Destination: &o.ClusterInit,
+				Usage: "keep the datastore in an etcd member run inside the server (data in <data-dir>/server/db/etcd; ports 2379 and 2380, mutual TLS); restarts keep using it"},
 			&ucli.DurationFlag{Name: "datastore-compact-interval", Value: config.DefaultCompactInterval, Destination: &o.DatastoreCompactInterval,
 				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
 			&ucli.DurationFlag{Name: "cert-validity", Value: config.DefaultCertValidity, Destination: &o.CertValidity,

@@ -88,7 +88,7 @@ func (o *snapshotOptions) store(c *ucli.Context) (snapshot.Store, error) {
 	if err != nil {
 		return snapshot.Store{}, err
 	}
-	return snapshot.Store{Dir: s.Dir, Node: node, Datastore: o.ds, Paths: p, S3: s.S3}, nil
+	return snapshot.Store{Dir: s.Dir, Node: node, Datastore: o.ds.ForDataDir(p), Paths: p, S3: s.S3}, nil
 }
 
 func snapshotCommand() *ucli.Command {

@@ -96,6 +96,8 @@ type ServerOptions struct {
 	// with a snapshot before the server starts.
 	ClusterReset            bool
 	ClusterResetRestorePath string
+	// ClusterInit runs the datastore as an etcd member inside the server.
+	ClusterInit bool
 	// DisableControllerManager runs the server without its
 	// kube-controller-manager (another server's controllers serve the
 	// cluster).
@@ -193,6 +195,9 @@ type Datastore struct {
 	// CompactInterval is kine's compaction period (DefaultCompactInterval
 	// when zero); etcd is compacted by the apiserver instead.
 	CompactInterval time.Duration
+	// Etcd is the member the server runs itself (--cluster-init), nil
+	// otherwise; Endpoint and the TLS files then name it.
+	Etcd *EmbeddedEtcd
 }
 
 // DefaultCompactInterval is kine's compaction period unless
@@ -413,6 +418,12 @@ func (o ServerOptions) Server() (*Server, error) {
 		return nil, fmt.Errorf("invalid --write-kubeconfig-mode %q: must be an octal file mode such as 0600 or 0644", mode)
 	}
 	s.KubeconfigMode = os.FileMode(m)
+	if e, err := embeddedEtcd(o, s.Paths, s.AdvertiseAddress); err != nil {
+		return nil, err
+	} else if e != nil {
+		e.CompactInterval = s.Datastore.CompactInterval
+		s.Datastore = *e
+	}
 	if err := s.Datastore.validate(); err != nil {
 		return nil, err
 	}
@@ -497,8 +508,8 @@ func restorePath(reset bool, path string, ds Datastore) (string, error) {
 
 func (d Datastore) validate() error {
 	ep := d.Endpoint
-	if ep == "" {
-		return nil
+	if ep == "" || d.Etcd != nil {
+		return nil // SQLite, or a member whose files the server makes
 	}
 	switch d.Kind() {
 	case "postgres", "mysql", "sqlite":

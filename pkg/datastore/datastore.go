@@ -1,7 +1,8 @@
 // Package datastore runs kine in-process: it serves the etcd API on a unix
 // socket inside the data dir and stores cluster state in SQLite (default),
 // PostgreSQL or MySQL; for an etcd endpoint it checks that etcd answers and
-// hands the endpoint straight to the API server.
+// hands the endpoint straight to the API server; with --cluster-init it
+// runs an etcd member in-process (embedded.go).
 package datastore
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/k3s-io/kine/pkg/endpoint"
 	kinetls "github.com/k3s-io/kine/pkg/tls"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/kubox-io/kubox/pkg/config"
@@ -45,6 +47,7 @@ type Datastore struct {
 	endpoint Endpoint
 	cancel   context.CancelFunc
 	wg       *sync.WaitGroup
+	embedded *embed.Etcd
 }
 
 // New returns the datastore component for cfg.
@@ -74,6 +77,9 @@ func (d *Datastore) Init(context.Context) error {
 // Start implements component.Component. It checks what Init checks too, so
 // that it is safe without a Runner.
 func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
+	if d.cfg.Etcd != nil {
+		return d.startEmbedded(ctx, fail)
+	}
 	if d.cfg.Kind() == "etcd" {
 		return d.startEtcd(ctx)
 	}
@@ -174,8 +180,12 @@ func (d *Datastore) Ready(ctx context.Context) error { return nil }
 // Stop implements component.Component.
 func (d *Datastore) Stop(ctx context.Context) error {
 	d.mu.Lock()
-	cancel, wg := d.cancel, d.wg
+	cancel, wg, e := d.cancel, d.wg, d.embedded
 	d.mu.Unlock()
+	if e != nil {
+		e.Close()
+		return nil
+	}
 	if cancel == nil {
 		return nil
 	}

@@ -150,8 +150,9 @@ func EnsureControlPlane(dir string, sans SANs, validity, renewBefore time.Durati
 	return cp, notes, nil
 }
 
-// LoadCAs loads the cluster's four CAs from cp's files, for renewing what
-// they signed. A missing CA is an error: nothing is created here.
+// LoadCAs loads the cluster's four CAs from cp's files, and the embedded
+// etcd member's CA if there is one, for renewing what they signed. A
+// missing CA is an error: nothing is created here.
 func LoadCAs(cp ControlPlane) ([]*CA, error) {
 	var cas []*CA
 	for _, f := range [][2]string{
@@ -159,6 +160,16 @@ func LoadCAs(cp ControlPlane) ([]*CA, error) {
 		{cp.RequestHeaderCA, cp.RequestHeaderCAKey}, {cp.KubeletCA, cp.KubeletCAKey},
 	} {
 		ca, err := loadCA(f[0], f[1])
+		if err != nil {
+			return nil, err
+		}
+		cas = append(cas, ca)
+	}
+	etcd := EtcdFiles(filepath.Join(cp.Dir, "etcd"))
+	if ok, err := exists(etcd.CA); err != nil {
+		return nil, err
+	} else if ok {
+		ca, err := loadCA(etcd.CA, etcd.CAKey)
 		if err != nil {
 			return nil, err
 		}

@@ -24,14 +24,14 @@ const expiryWarning = 30 * 24 * time.Hour
 // certificate so that it can be copied, is written again.
 func (s *Server) renewCertificates(ctx context.Context, log *logging.Logger) error {
 	cfg := s.cfg
-	defer newCertExpiry(cfg.Paths.TLSDir, cfg.Paths.AgentTLSDir).register(log.Warnf)()
+	defer newCertExpiry(cfg.Paths.CertDirs()...).register(log.Warnf)()
 	for {
 		next, err := s.renewDue(log)
 		if err != nil {
 			log.Errorf("certificate renewal failed, retrying in a minute: %v", err)
 			next = time.Now().Add(time.Minute)
 		}
-		s.warnExpiring(log, cfg.Paths.TLSDir, cfg.Paths.AgentTLSDir)
+		s.warnExpiring(log, cfg.Paths.CertDirs()...)
 		// Checked at least hourly, so that a suspended machine or a clock
 		// change is noticed.
 		wait := min(max(time.Until(next), time.Second), time.Hour)
@@ -54,7 +54,7 @@ func (s *Server) renewDue(log *logging.Logger) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	renewed, next, err := pki.RenewDue(cas, config.CertRenewBefore, now, cfg.Paths.TLSDir, cfg.Paths.AgentTLSDir)
+	renewed, next, err := pki.RenewDue(cas, config.CertRenewBefore, now, cfg.Paths.CertDirs()...)
 	for _, r := range renewed {
 		log.Infof("renewed certificate %s, valid until %s", r.Name, r.NotAfter.UTC().Format(time.RFC3339))
 		if r.Name == "client-admin" {

@@ -189,6 +189,14 @@ func (s *Server) prepare(log *logging.Logger) error {
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
+	if e := cfg.Datastore.Etcd; e != nil {
+		_, etcdNotes, err := pki.EnsureEtcd(e.TLSDir, pki.SANs{DNSNames: []string{e.Name}, IPs: []net.IP{e.AdvertiseIP}},
+			cfg.CertValidity, config.RenewBefore(cfg.CertValidity), time.Now())
+		if err != nil {
+			return fmt.Errorf("etcd certificates: %w", err)
+		}
+		notes = append(notes, etcdNotes...)
+	}
 	for _, n := range notes {
 		log.Infof("%s", n)
 	}

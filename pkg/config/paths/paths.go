@@ -22,7 +22,11 @@ type Paths struct {
 	ServerLock  string // <data-dir>/server/lock, held by a running server
 	KineSocket  string // <data-dir>/server/kine.sock (etcd API of kine)
 	TLSDir      string // <data-dir>/server/tls
-	CredDir     string // <data-dir>/server/cred (component kubeconfigs)
+	// EtcdDir is the embedded etcd member's data (--cluster-init);
+	// EtcdTLSDir its CA and certificates.
+	EtcdDir    string // <data-dir>/server/db/etcd
+	EtcdTLSDir string // <data-dir>/server/tls/etcd
+	CredDir    string // <data-dir>/server/cred (component kubeconfigs)
 	// AdminKubeconfig is the admin kubeconfig kubox's own clients use: it
 	// names the certificate files, so a renewal reaches running clients.
 	AdminKubeconfig string // <data-dir>/server/cred/admin.kubeconfig
@@ -87,6 +91,8 @@ func New(dataDir, configDir, runDir string) Paths {
 		ServerLock:       filepath.Join(server, "lock"),
 		KineSocket:       filepath.Join(server, "kine.sock"),
 		TLSDir:           filepath.Join(server, "tls"),
+		EtcdDir:          filepath.Join(db, "etcd"),
+		EtcdTLSDir:       filepath.Join(server, "tls", "etcd"),
 		CredDir:          filepath.Join(server, "cred"),
 		AdminKubeconfig:  filepath.Join(server, "cred", "admin.kubeconfig"),
 		EncryptionConfig: filepath.Join(server, "cred", "encryption-config.yaml"),
@@ -145,4 +151,10 @@ func DataDirArg(args []string) (string, bool) {
 		}
 	}
 	return dir, found
+}
+
+// CertDirs are the directories of the certificates kubox keeps: the
+// server's, its embedded etcd member's and its node's.
+func (p Paths) CertDirs() []string {
+	return []string{p.TLSDir, p.EtcdTLSDir, p.AgentTLSDir}
 }

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEmbeddedEtcd: --cluster-init makes the datastore an etcd member in
+// the data dir, which later starts keep without the flag; it is refused
+// beside an external datastore or over an SQLite state.
+func TestEmbeddedEtcd(t *testing.T) {
+	o := defaults()
+	o.DataDir = t.TempDir()
+	o.AdvertiseAddress = "10.0.0.1"
+	s, err := o.Server()
+	if err != nil || s.Datastore.Etcd != nil || s.Datastore.Kind() != "sqlite" {
+		t.Fatalf("without --cluster-init: %+v, %v", s.Datastore, err)
+	}
+	o.ClusterInit = true
+	if s, err = o.Server(); err != nil {
+		t.Fatal(err)
+	}
+	e := s.Datastore.Etcd
+	if e == nil || s.Datastore.Kind() != "etcd" || s.Datastore.Endpoint != "https://127.0.0.1:2379" ||
+		e.PeerURL() != "https://10.0.0.1:2380" || e.AdvertiseURL() != "https://10.0.0.1:2379" || e.DataDir != filepath.Join(o.DataDir, "server", "db", "etcd") {
+		t.Fatalf("--cluster-init: %+v %+v", s.Datastore, e)
+	}
+	if !strings.HasPrefix(s.Datastore.CertFile, s.Paths.EtcdTLSDir) || s.Datastore.ForDataDir(s.Paths).Etcd == nil {
+		t.Errorf("client files %+v", s.Datastore)
+	}
+
+	// A member in the data dir is kept without the flag.
+	if err := os.MkdirAll(filepath.Join(s.Paths.EtcdDir, "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	o.ClusterInit = false
+	if s, err = o.Server(); err != nil || s.Datastore.Etcd == nil {
+		t.Fatalf("restart on a member's data dir: %+v, %v", s.Datastore, err)
+	}
+	if ds := (Datastore{}).ForDataDir(s.Paths); ds.Etcd == nil || ds.Kind() != "etcd" {
+		t.Errorf("commands on the data dir reach %+v", ds)
+	}
+	o.DatastoreEndpoint = "https://10.0.0.9:2379"
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "holds an embedded etcd member") {
+		t.Errorf("an endpoint over a member's data dir: %v", err)
+	}
+	o.ClusterInit = true
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "drop --datastore-endpoint") {
+		t.Errorf("--cluster-init with an endpoint: %v", err)
+	}
+
+	// SQLite state is not moved into etcd.
+	o = defaults()
+	o.DataDir = t.TempDir()
+	o.ClusterInit = true
+	sqlite := filepath.Join(o.DataDir, "server", "db", "state.db")
+	if err := os.MkdirAll(filepath.Dir(sqlite), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sqlite, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "does not move it into etcd") {
+		t.Errorf("--cluster-init over SQLite state: %v", err)
+	}
+}

@@ -1,0 +1,74 @@
+package integration
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestClusterInit: --cluster-init keeps the cluster's state in an etcd
+// member inside the server. Its port takes only clients with a
+// certificate from its CA; snapshots use etcd's snapshot API; a restart
+// without the flag keeps the member and the state; a port already taken
+// is one clear line.
+func TestClusterInit(t *testing.T) {
+	s := newServer(t, "--cluster-init")
+	s.StartReady()
+	s.MustKubectl("create", "namespace", "kept-in-etcd")
+	if _, err := os.Stat(filepath.Join(s.DataDir, "server", "db", "etcd", "member")); err != nil {
+		t.Fatalf("no etcd member in the data dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.DataDir, "server", "db", "state.db")); err == nil {
+		t.Error("an SQLite database was made beside the etcd member")
+	}
+
+	// Mutual TLS only: a client without a certificate is turned away.
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // only the refusal is checked
+	if resp, err := c.Get("https://127.0.0.1:2379/version"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("etcd answered a client without a certificate: %s", resp.Status)
+	}
+
+	out, err := run(s.bin, []string{"snapshot", "save", "--name", "one", "--config", s.ConfigFile, "--data-dir", s.DataDir}, nil)
+	if err != nil {
+		t.Fatalf("snapshot save: %v\n%s", err, out)
+	}
+	if out, err = run(s.bin, []string{"snapshot", "ls", "-o", "json", "--config", s.ConfigFile, "--data-dir", s.DataDir}, nil); err != nil || !strings.Contains(out, `"datastore": "etcd"`) {
+		t.Fatalf("snapshot ls: %v\n%s", err, out)
+	}
+	if out, err = run(s.bin, []string{"certificate", "check", "--config", s.ConfigFile, "--data-dir", s.DataDir}, nil); err != nil || !strings.Contains(out, "etcd-server") {
+		t.Fatalf("certificate check lists no etcd certificate: %v\n%s", err, out)
+	}
+
+	// A restart without the flag keeps the member and its state.
+	s.Stop()
+	s.Args = []string{"--disable-agent"}
+	s.StartReady()
+	s.MustKubectl("get", "namespace", "kept-in-etcd")
+	s.Stop()
+
+	// Its ports taken: one line, non-zero exit.
+	l, err := net.Listen("tcp", "127.0.0.1:2379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := newServer(t, "--cluster-init")
+	taken.Start()
+	select {
+	case <-taken.exited:
+	case <-time.After(time.Minute):
+		t.Fatal("kubox kept running with etcd's port taken")
+	}
+	if code := taken.ExitCode(); code == 0 {
+		t.Error("exit code 0 with etcd's port taken")
+	}
+	if log := taken.tail(3); !strings.Contains(log, "embedded etcd cannot listen on its ports 2379 and 2380") {
+		t.Errorf("the failure does not say the port is taken:\n%s", log)
+	}
+}
