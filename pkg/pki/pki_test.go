@@ -21,7 +21,8 @@ const renew = 120 * 24 * time.Hour
 var (
 	t0         = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 	serviceIP  = net.ParseIP("10.43.0.1")
-	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "kubelet-ca.crt", "kubelet-ca.key", "service.key"}
+	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "kubelet-ca.crt", "kubelet-ca.key", "service.key",
+		"server-ca.nochain.crt", "client-ca.nochain.crt", "request-header-ca.nochain.crt", "kubelet-ca.nochain.crt"}
 )
 
 func baseSANs() SANs {
@@ -34,6 +35,7 @@ func files(cp ControlPlane) []string {
 		cp.KubeletCA, cp.KubeletCAKey, cp.ServiceAccountKey, cp.ServingCert, cp.ServingKey, cp.AdminCert, cp.AdminKey,
 		cp.ControllerCert, cp.ControllerKey, cp.SchedulerCert, cp.SchedulerKey,
 		cp.APIServerKubeletCert, cp.APIServerKubeletKey, cp.ProxyClientCert, cp.ProxyClientKey,
+		cp.ServerCANoChain, cp.ClientCANoChain, cp.RequestHeaderCANoChain, cp.KubeletCANoChain,
 	}
 }
 
