@@ -207,8 +207,9 @@ func certificateRotateCA() *ucli.Command {
 				names = append(names, r.Name)
 			}
 			fmt.Fprintf(c.App.Writer, "issued again with the new CAs: %s\n", strings.Join(names, ", "))
+			// The CAs are replaced by now: the rest is still said.
 			if err := f.refreshAdminKubeconfig(c, cp, cas[0].CertPEM); err != nil {
-				return err
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 			}
 			if force {
 				fmt.Fprintln(c.App.Writer, "the new CAs are not cross-signed: join every other node again with the new token once the server restarted")

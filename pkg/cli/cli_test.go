@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
@@ -182,5 +184,55 @@ func TestRotateCARefusals(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(tlsDir, e.Name())); !bytes.Equal(b, before[e.Name()]) {
 			t.Errorf("a refusal changed %s", e.Name())
 		}
+	}
+}
+
+// TestRotateCA: with a cross-signed CA in --path, rotate-ca replaces it,
+// makes the admin kubeconfig trust it, and ends saying to restart.
+func TestRotateCA(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cp, _, err := pki.EnsureControlPlane(filepath.Join(data, "server", "tls"), pki.SANs{DNSNames: []string{"kubernetes"}}, 0, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubox.yaml")
+	oldCA, _ := os.ReadFile(cp.ServerCA)
+	if err := pki.WriteKubeconfig(kubeconfig, "https://127.0.0.1:6443", oldCA, cp.AdminCert, cp.AdminKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cas, err := pki.LoadCAs(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDir := filepath.Join(dir, "new")
+	os.MkdirAll(newDir, 0o700)
+	certPEM, keyPEM, err := pki.NewCrossSignedCA(cas[0], "new-server-ca", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(newDir, "server-ca.crt"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(newDir, "server-ca.key"), keyPEM, 0o600)
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(empty, nil, 0o600)
+
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"kubox", "certificate", "rotate-ca", "--config", empty, "-d", data, "-o", kubeconfig, "--path", newDir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := strings.TrimSpace(stdout.String())
+	if lines := strings.Split(out, "\n"); !strings.HasPrefix(lines[len(lines)-1], "restart kubox on this server to finish") {
+		t.Errorf("the last line does not say to restart the server:\n%s", out)
+	}
+	newCA, _ := os.ReadFile(cp.ServerCA)
+	if !bytes.HasPrefix(newCA, certPEM[:len(certPEM)/4]) {
+		t.Error("server-ca.crt does not start with the new CA")
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Clusters["default"].CertificateAuthorityData; !bytes.Equal(got, newCA) {
+		t.Error("the admin kubeconfig does not trust the new CA bundle")
 	}
 }

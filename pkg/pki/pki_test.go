@@ -76,15 +76,21 @@ func changed(a, b map[string][]byte) []string {
 
 func readCert(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
+	return readCerts(t, path)[0]
+}
+
+// readCerts is every certificate in a PEM file.
+func readCerts(t *testing.T, path string) []*x509.Certificate {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseCertPEM(b)
+	certs, err := parseCertsPEM(b)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return c
+	return certs
 }
 
 func verify(t *testing.T, leaf, root *x509.Certificate, opts x509.VerifyOptions) error {

@@ -55,20 +55,13 @@ func (r rotation) write(t *testing.T, name string, data []byte) {
 // with the rest of the file as intermediates.
 func chainVerifies(t *testing.T, file string, root *x509.Certificate, usage x509.ExtKeyUsage) error {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := parseCertsPEM(data)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
+	certs := readCerts(t, file)
 	opts := x509.VerifyOptions{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), CurrentTime: t0.Add(time.Minute), KeyUsages: []x509.ExtKeyUsage{usage}}
 	opts.Roots.AddCert(root)
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err = certs[0].Verify(opts)
+	_, err := certs[0].Verify(opts)
 	return err
 }
 
@@ -109,9 +102,8 @@ func TestRotateCAKeepsOldTrust(t *testing.T) {
 		t.Error("the request-header CA changed, though --path held none")
 	}
 	for file, want := range map[string]*x509.Certificate{r.cp.ServerCANoChain: newServer, r.cp.ClientCANoChain: newClient, r.cp.RequestHeaderCANoChain: oldRH} {
-		data, _ := os.ReadFile(file)
-		if certs, err := parseCertsPEM(data); err != nil || len(certs) != 1 || !certs[0].Equal(want) {
-			t.Errorf("%s must hold the signing CA alone (%d certificates, err %v)", file, len(certs), err)
+		if certs := readCerts(t, file); len(certs) != 1 || !certs[0].Equal(want) {
+			t.Errorf("%s must hold the signing CA alone (%d certificates)", file, len(certs))
 		}
 	}
 	for _, name := range []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key"} {
