@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
@@ -57,6 +59,8 @@ func TestRefusals(t *testing.T) {
 		{"certificate check, no data dir", []string{"certificate", "check", "--config", empty, "-d", data}, "no certificates in"},
 		{"certificate check, bad output", []string{"certificate", "check", "--config", empty, "-d", data, "-o", "wide"}, `invalid --output "wide"`},
 		{"certificate rotate, no CA", []string{"certificate", "rotate", "--config", empty, "-d", data}, "no cluster CA in"},
+		{"rotate-ca without a path", []string{"certificate", "rotate-ca", "--config", empty, "-d", data}, "give the directory of the new CAs with --path"},
+		{"rotate-ca, no CA", []string{"certificate", "rotate-ca", "--config", empty, "-d", data, "--path", dir}, "no cluster CA in"},
 		{"bad secrets encryption provider", []string{"server", "--config", empty, "-d", data, "--secrets-encryption", "--secrets-encryption-provider", "rot13"}, `invalid --secrets-encryption-provider "rot13"`},
 		{"audit policy without a log", []string{"server", "--config", empty, "-d", data, "--audit-policy-file", "/etc/hosts"}, "--audit-policy-file needs --audit-log-path"},
 		{"negative audit log size", []string{"server", "--config", empty, "-d", data, "--audit-log-path", filepath.Join(dir, "a.log"), "--audit-log-maxsize", "-1"}, "invalid --audit-log-maxsize -1"},
@@ -102,5 +106,133 @@ func TestCertificateCheckReadsConfig(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "serving-kube-apiserver") || !strings.Contains(stdout.String(), "364") {
 		t.Fatalf("certificate check printed:\n%s", stdout.String())
+	}
+}
+
+// TestRotateCARefusals: kubox certificate rotate-ca refuses, in one line
+// naming the file at fault, a --path it cannot use, and changes nothing.
+func TestRotateCARefusals(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tlsDir := filepath.Join(data, "server", "tls")
+	cp, _, err := pki.EnsureControlPlane(tlsDir, pki.SANs{DNSNames: []string{"kubernetes"}}, 0, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas, err := pki.LoadCAs(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// newCAs writes a directory with the given files.
+	newCAs := func(name string, files map[string][]byte) string {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for f, b := range files {
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	crossed, key, err := pki.NewCrossSignedCA(cas[0], "new-server-ca", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, _ := pki.NewCrossSignedCA(cas[0], "other", time.Now())
+	selfOnly, _, _ := strings.Cut(string(crossed), "-----END CERTIFICATE-----")
+	selfOnly += "-----END CERTIFICATE-----\n"
+	leaf, _ := os.ReadFile(cp.AdminCert)
+	leafKey, _ := os.ReadFile(cp.AdminKey)
+
+	before := map[string][]byte{}
+	entries, _ := os.ReadDir(tlsDir)
+	for _, e := range entries {
+		before[e.Name()], _ = os.ReadFile(filepath.Join(tlsDir, e.Name()))
+	}
+	for _, c := range []struct {
+		name, path, want string
+	}{
+		{"wrong path", filepath.Join(dir, "nowhere"), "--path " + filepath.Join(dir, "nowhere") + ": no such file or directory"},
+		{"nothing in it", newCAs("empty", nil), "holds no new CA"},
+		{"not cross-signed", newCAs("self", map[string][]byte{"server-ca.crt": []byte(selfOnly), "server-ca.key": key}), "server-ca.crt is not cross-signed by the current server CA"},
+		{"key does not match", newCAs("mismatch", map[string][]byte{"server-ca.crt": crossed, "server-ca.key": otherKey}), "server-ca.key does not match the certificate"},
+		{"not a CA", newCAs("leaf", map[string][]byte{"client-ca.crt": leaf, "client-ca.key": leafKey}), "client-ca.crt is not a CA certificate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"kubox", "certificate", "rotate-ca", "--config", empty, "-d", data, "--path", c.path}, &stdout, &stderr)
+			out := stderr.String()
+			if code == 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, stderr %q; want a non-zero exit saying %q", code, out, c.want)
+			}
+			if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; lines != 1 {
+				t.Errorf("%d lines on stderr, want one:\n%s", lines, out)
+			}
+		})
+	}
+	entries, _ = os.ReadDir(tlsDir)
+	if len(entries) != len(before) {
+		t.Errorf("refusals left %d files in %s, there were %d", len(entries), tlsDir, len(before))
+	}
+	for _, e := range entries {
+		if b, _ := os.ReadFile(filepath.Join(tlsDir, e.Name())); !bytes.Equal(b, before[e.Name()]) {
+			t.Errorf("a refusal changed %s", e.Name())
+		}
+	}
+}
+
+// TestRotateCA: with a cross-signed CA in --path, rotate-ca replaces it,
+// makes the admin kubeconfig trust it, and ends saying to restart.
+func TestRotateCA(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cp, _, err := pki.EnsureControlPlane(filepath.Join(data, "server", "tls"), pki.SANs{DNSNames: []string{"kubernetes"}}, 0, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubox.yaml")
+	oldCA, _ := os.ReadFile(cp.ServerCA)
+	if err := pki.WriteKubeconfig(kubeconfig, "https://127.0.0.1:6443", oldCA, cp.AdminCert, cp.AdminKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cas, err := pki.LoadCAs(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDir := filepath.Join(dir, "new")
+	os.MkdirAll(newDir, 0o700)
+	certPEM, keyPEM, err := pki.NewCrossSignedCA(cas[0], "new-server-ca", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(newDir, "server-ca.crt"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(newDir, "server-ca.key"), keyPEM, 0o600)
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(empty, nil, 0o600)
+
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"kubox", "certificate", "rotate-ca", "--config", empty, "-d", data, "-o", kubeconfig, "--path", newDir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := strings.TrimSpace(stdout.String())
+	if lines := strings.Split(out, "\n"); !strings.HasPrefix(lines[len(lines)-1], "restart kubox on this server to finish") {
+		t.Errorf("the last line does not say to restart the server:\n%s", out)
+	}
+	newCA, _ := os.ReadFile(cp.ServerCA)
+	if !bytes.HasPrefix(newCA, certPEM[:len(certPEM)/4]) {
+		t.Error("server-ca.crt does not start with the new CA")
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Clusters["default"].CertificateAuthorityData; !bytes.Equal(got, newCA) {
+		t.Error("the admin kubeconfig does not trust the new CA bundle")
 	}
 }

@@ -151,7 +151,11 @@ func verify(t *testing.T, pair KeyPair, ca *pki.CA, usage x509.ExtKeyUsage) *x50
 	cert := parseCert(t, pair.Cert)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+	// The certificates after the first are its chain, as a peer gets it.
+	inter := x509.NewCertPool()
+	_, rest := pem.Decode([]byte(pair.Cert))
+	inter.AppendCertsFromPEM(rest)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		t.Fatalf("certificate %s does not verify against %s: %v", cert.Subject, ca.Cert.Subject, err)
 	}
 	return cert

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -178,5 +179,52 @@ func TestRenewer(t *testing.T) {
 	}
 	if string(cred.Certificate[0]) == string(pairOf(t, b.Node).Certificate[0]) {
 		t.Error("the credential file still holds the first certificate")
+	}
+}
+
+// TestRenewAfterCARotation: once `kubox certificate rotate-ca` replaced the
+// client CA, a node still renews with the certificate the replaced CA
+// signed, and gets one from the new CA that also verifies against the
+// replaced one (through the cross-signature it carries).
+func TestRenewAfterCARotation(t *testing.T) {
+	ts := newTestServer(t)
+	b, err := Join(context.Background(), ts.url, ts.token(), nodeRequest("node-1", "pw-1"), JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCert, newKey, err := pki.NewCrossSignedCA(ts.clientCA, "new-client-ca", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client-ca.crt"), filepath.Join(dir, "client-ca.key")
+	os.WriteFile(certFile, append(newCert, ts.clientCA.CertPEM...), 0o600)
+	os.WriteFile(keyFile, newKey, 0o600)
+	rotated, err := pki.LoadOrCreateCA(certFile, keyFile, "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerConfig{CABundle: ts.caBundle, ClientCA: rotated, KubeletCA: ts.kubeletCA, Secret: ts.secret,
+		Client: ts.client, Log: logging.New(io.Discard, 0, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := pairOf(t, b.Node)
+	leaf, _ := x509.ParseCertificate(old.Certificate[0])
+	r := &http.Request{TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}}
+	if name, err := s.nodeOfClient(r); err != nil || name != "node-1" {
+		t.Fatalf("renewal with the replaced CA's certificate: %q, %v", name, err)
+	}
+	nb, err := s.issue(nodeRequest("node-1", "pw-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nb.ClientCA != string(rotated.CertPEM) {
+		t.Error("the bundle's client CA is not the rotated CA file")
+	}
+	verify(t, nb.Node, ts.clientCA, x509.ExtKeyUsageClientAuth) // the old root alone, with the chain sent
+	verify(t, nb.Node, rotated, x509.ExtKeyUsageClientAuth)
+	if issued := parseCert(t, nb.Node.Cert); issued.CheckSignatureFrom(rotated.Cert) != nil {
+		t.Error("the renewed node certificate is not the new CA's")
 	}
 }

@@ -88,6 +88,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, secretSum: sha256.Sum256([]byte(cfg.Secret)), clientCAs: x509.NewCertPool(),
 		failures: newLimiter(cfg.FailureLimit, cfg.FailureWindow), mux: http.NewServeMux()}
+	// The whole client CA file: after `kubox certificate rotate-ca` it also
+	// holds the CA it replaced, which signed the certificates nodes renew
+	// with until they have new ones.
+	s.clientCAs.AppendCertsFromPEM(cfg.ClientCA.CertPEM)
 	s.clientCAs.AddCert(cfg.ClientCA.Cert)
 	s.mux.HandleFunc("GET "+cacertsPath, s.serveCACerts)
 	s.mux.HandleFunc("POST "+nodePath, s.serveNode)

@@ -31,11 +31,21 @@ type SANs struct {
 	IPs      []net.IP
 }
 
-// CA is a loaded certificate authority.
+// CA is a loaded certificate authority. Its certificate file starts with
+// the CA's own certificate, which signs; after `kubox certificate
+// rotate-ca` the CA's cross-signed certificates and the CAs it replaced
+// follow, so that the file as a whole is the trust bundle for what it signs.
 type CA struct {
-	Cert     *x509.Certificate
-	Key      crypto.Signer
-	CertPEM  []byte // the CA certificate file as written, for trust bundles
+	Cert    *x509.Certificate
+	Key     crypto.Signer
+	CertPEM []byte // the CA certificate file as written, for trust bundles
+	// Bundle is every certificate in CertPEM, Cert first.
+	Bundle []*x509.Certificate
+	// Chain holds the certificates for this CA's key that another CA
+	// signed (a cross-signature by the CA it replaced), PEM-encoded. Sign
+	// appends it to every certificate, so that a peer that trusts only the
+	// replaced CA still verifies what this one issues.
+	Chain    []byte
 	CertFile string
 	KeyFile  string
 }
@@ -102,10 +112,11 @@ func loadCA(certFile, keyFile string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading CA certificate %s: %w", certFile, err)
 	}
-	cert, err := parseCertPEM(certPEM)
+	bundle, err := parseCertsPEM(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("parsing CA certificate %s: %w", certFile, err)
 	}
+	cert := bundle[0]
 	if !cert.IsCA {
 		return nil, fmt.Errorf("CA certificate %s is not a CA certificate (basic constraints CA:FALSE or missing)", certFile)
 	}
@@ -120,7 +131,21 @@ func loadCA(certFile, keyFile string) (*CA, error) {
 	if !keyMatches(cert, key) {
 		return nil, fmt.Errorf("CA key %s does not match CA certificate %s", keyFile, certFile)
 	}
-	return &CA{Cert: cert, Key: key, CertPEM: certPEM, CertFile: certFile, KeyFile: keyFile}, nil
+	return &CA{Cert: cert, Key: key, CertPEM: certPEM, Bundle: bundle, Chain: chainOf(bundle), CertFile: certFile, KeyFile: keyFile}, nil
+}
+
+// chainOf is what a CA whose file holds bundle hands out with every
+// certificate it signs: the certificates for its key that are not
+// self-signed (cross-signed by another CA, or the CA's own certificate
+// when another CA issued it).
+func chainOf(bundle []*x509.Certificate) []byte {
+	var chain []byte
+	for _, c := range bundle {
+		if samePublicKey(c, bundle[0]) && !isSelfSigned(c) {
+			chain = append(chain, encodeCert(c.Raw)...)
+		}
+	}
+	return chain
 }
 
 func createCA(certFile, keyFile, commonName string, now time.Time) (*CA, error) {
@@ -151,14 +176,20 @@ func createCA(certFile, keyFile, commonName string, now time.Time) (*CA, error) 
 
 // renewCA re-issues ca's certificate with the same key, subject and subject
 // key ID, so chains built from existing leaves (by issuer name and authority
-// key ID) still find it and their signatures still check.
+// key ID) still find it and their signatures still check. The rest of the
+// bundle (cross-signed certificates, replaced CAs) stays behind it.
 func renewCA(ca *CA, now time.Time) error {
 	tmpl := caTemplate(now)
 	tmpl.RawSubject = ca.Cert.RawSubject
 	tmpl.SubjectKeyId = ca.Cert.SubjectKeyId
+	rest := ca.Bundle[1:]
 	if err := ca.selfSign(tmpl); err != nil {
 		return err
 	}
+	for _, c := range rest {
+		ca.CertPEM = append(ca.CertPEM, encodeCert(c.Raw)...)
+	}
+	ca.Bundle = append([]*x509.Certificate{ca.Cert}, rest...)
 	if err := atomicfile.Write(ca.CertFile, ca.CertPEM, 0o600); err != nil {
 		return fmt.Errorf("writing renewed CA certificate %s: %w", ca.CertFile, err)
 	}
@@ -192,6 +223,7 @@ func (ca *CA) selfSign(tmpl *x509.Certificate) error {
 	}
 	ca.Cert = cert
 	ca.CertPEM = encodeCert(der)
+	ca.Bundle = []*x509.Certificate{cert}
 	return nil
 }
 

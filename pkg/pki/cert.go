@@ -162,7 +162,8 @@ func writePair(certFile, keyFile string, certPEM, keyPEM []byte) error {
 
 // Sign returns a new ECDSA P-256 key and a certificate for spec signed by ca,
 // valid for spec.Validity (365 days by default), both PEM-encoded. It is for credentials that are
-// handed to someone else (a joining node) rather than written here.
+// handed to someone else (a joining node) rather than written here. The
+// certificate is followed by ca.Chain, if the CA has one.
 func (ca *CA) Sign(spec CertSpec, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := newKey()
 	if err != nil {
@@ -194,7 +195,7 @@ func (ca *CA) Sign(spec CertSpec, now time.Time) (certPEM, keyPEM []byte, err er
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding key: %w", err)
 	}
-	return encodeCert(der), keyPEM, nil
+	return append(encodeCert(der), ca.Chain...), keyPEM, nil
 }
 
 func uniqueNames(names []string) []string {

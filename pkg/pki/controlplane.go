@@ -1,10 +1,13 @@
 package pki
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 )
 
 // ControlPlane is the set of files the control plane uses, all under Dir.
@@ -17,6 +20,11 @@ type ControlPlane struct {
 	RequestHeaderCA, RequestHeaderCAKey string // signs the aggregation front proxy's client certificate
 	KubeletCA, KubeletCAKey             string // signs kubelets' serving certificates, and nothing else
 	ServiceAccountKey                   string // signs service-account tokens
+
+	// A CA's certificate file is its trust bundle (see CA); the
+	// controller-manager's signers take a file with the signing
+	// certificate alone, which these are.
+	ServerCANoChain, ClientCANoChain, RequestHeaderCANoChain, KubeletCANoChain string
 
 	ServingCert, ServingKey                   string // kube-apiserver serving certificate
 	AdminCert, AdminKey                       string // CN=system:admin, O=system:masters
@@ -31,29 +39,65 @@ type ControlPlane struct {
 func ControlPlaneFiles(dir string) ControlPlane {
 	p := func(name string) string { return filepath.Join(dir, name) }
 	return ControlPlane{
-		Dir:                  dir,
-		ServerCA:             p("server-ca.crt"),
-		ServerCAKey:          p("server-ca.key"),
-		ClientCA:             p("client-ca.crt"),
-		ClientCAKey:          p("client-ca.key"),
-		RequestHeaderCA:      p("request-header-ca.crt"),
-		RequestHeaderCAKey:   p("request-header-ca.key"),
-		KubeletCA:            p("kubelet-ca.crt"),
-		KubeletCAKey:         p("kubelet-ca.key"),
-		ServiceAccountKey:    p("service.key"),
-		ServingCert:          p("serving-kube-apiserver.crt"),
-		ServingKey:           p("serving-kube-apiserver.key"),
-		AdminCert:            p("client-admin.crt"),
-		AdminKey:             p("client-admin.key"),
-		ControllerCert:       p("client-controller.crt"),
-		ControllerKey:        p("client-controller.key"),
-		SchedulerCert:        p("client-scheduler.crt"),
-		SchedulerKey:         p("client-scheduler.key"),
-		APIServerKubeletCert: p("client-kube-apiserver.crt"),
-		APIServerKubeletKey:  p("client-kube-apiserver.key"),
-		ProxyClientCert:      p("client-auth-proxy.crt"),
-		ProxyClientKey:       p("client-auth-proxy.key"),
+		Dir:                    dir,
+		ServerCA:               p("server-ca.crt"),
+		ServerCAKey:            p("server-ca.key"),
+		ClientCA:               p("client-ca.crt"),
+		ClientCAKey:            p("client-ca.key"),
+		RequestHeaderCA:        p("request-header-ca.crt"),
+		RequestHeaderCAKey:     p("request-header-ca.key"),
+		KubeletCA:              p("kubelet-ca.crt"),
+		KubeletCAKey:           p("kubelet-ca.key"),
+		ServerCANoChain:        p("server-ca" + noChainSuffix),
+		ClientCANoChain:        p("client-ca" + noChainSuffix),
+		RequestHeaderCANoChain: p("request-header-ca" + noChainSuffix),
+		KubeletCANoChain:       p("kubelet-ca" + noChainSuffix),
+		ServiceAccountKey:      p("service.key"),
+		ServingCert:            p("serving-kube-apiserver.crt"),
+		ServingKey:             p("serving-kube-apiserver.key"),
+		AdminCert:              p("client-admin.crt"),
+		AdminKey:               p("client-admin.key"),
+		ControllerCert:         p("client-controller.crt"),
+		ControllerKey:          p("client-controller.key"),
+		SchedulerCert:          p("client-scheduler.crt"),
+		SchedulerKey:           p("client-scheduler.key"),
+		APIServerKubeletCert:   p("client-kube-apiserver.crt"),
+		APIServerKubeletKey:    p("client-kube-apiserver.key"),
+		ProxyClientCert:        p("client-auth-proxy.crt"),
+		ProxyClientKey:         p("client-auth-proxy.key"),
 	}
+}
+
+// noChainSuffix ends the name of a file that holds a CA's own certificate
+// alone; Inventory leaves these out, they repeat the CA's file.
+const noChainSuffix = ".nochain.crt"
+
+// caFiles are one CA's files.
+type caFiles struct {
+	name                   string // as the user reads it: "server CA"
+	cert, key, noChain, cn string
+}
+
+// cas lists the cluster's four CAs: server, client, request-header, kubelet.
+func (cp ControlPlane) cas() []caFiles {
+	return []caFiles{
+		{"server CA", cp.ServerCA, cp.ServerCAKey, cp.ServerCANoChain, "kubox-server-ca"},
+		{"client CA", cp.ClientCA, cp.ClientCAKey, cp.ClientCANoChain, "kubox-client-ca"},
+		{"request-header CA", cp.RequestHeaderCA, cp.RequestHeaderCAKey, cp.RequestHeaderCANoChain, "kubox-request-header-ca"},
+		{"kubelet CA", cp.KubeletCA, cp.KubeletCAKey, cp.KubeletCANoChain, "kubox-kubelet-ca"},
+	}
+}
+
+// writeNoChain keeps f's .nochain.crt the CA's own certificate.
+func writeNoChain(f caFiles, ca *CA) error {
+	want := encodeCert(ca.Cert.Raw)
+	if have, err := os.ReadFile(f.noChain); err == nil && bytes.Equal(have, want) {
+		return nil
+	}
+	if err := atomicfile.Write(f.noChain, want, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", f.noChain, err)
+	}
+	return nil
 }
 
 // EnsureControlPlane creates or reuses every CA, key and certificate in dir
@@ -77,34 +121,27 @@ func EnsureControlPlane(dir string, sans SANs, validity, renewBefore time.Durati
 	// certificate is trusted to assert a user through request headers.
 	// The timestamp in each name tells this cluster's CAs apart from another
 	// cluster's in a trust store.
-	loadCA := func(name, certFile, keyFile, cn string) (*CA, error) {
-		ca, action, err := loadOrCreateCA(certFile, keyFile, fmt.Sprintf("%s@%d", cn, now.Unix()), renewBefore, now)
-		switch action {
-		case caCreated:
-			notes = append(notes, "created "+name)
-		case caRenewed:
-			notes = append(notes, fmt.Sprintf("renewed %s (expires within %s)", name, within(renewBefore)))
-		}
-		return ca, err
-	}
-	serverCA, err := loadCA("server CA", cp.ServerCA, cp.ServerCAKey, "kubox-server-ca")
-	if err != nil {
-		return cp, notes, err
-	}
-	clientCA, err := loadCA("client CA", cp.ClientCA, cp.ClientCAKey, "kubox-client-ca")
-	if err != nil {
-		return cp, notes, err
-	}
-	requestHeaderCA, err := loadCA("request-header CA", cp.RequestHeaderCA, cp.RequestHeaderCAKey, "kubox-request-header-ca")
-	if err != nil {
-		return cp, notes, err
-	}
 	// Kubelets' serving certificates have a CA of their own: the names in
 	// them come from joining nodes, so no client that trusts the server CA
 	// may accept one, and the API server trusts only this CA for kubelets.
-	if _, err := loadCA("kubelet CA", cp.KubeletCA, cp.KubeletCAKey, "kubox-kubelet-ca"); err != nil {
-		return cp, notes, err
+	var cas []*CA
+	for _, f := range cp.cas() {
+		ca, action, err := loadOrCreateCA(f.cert, f.key, fmt.Sprintf("%s@%d", f.cn, now.Unix()), renewBefore, now)
+		switch action {
+		case caCreated:
+			notes = append(notes, "created "+f.name)
+		case caRenewed:
+			notes = append(notes, fmt.Sprintf("renewed %s (expires within %s)", f.name, within(renewBefore)))
+		}
+		if err != nil {
+			return cp, notes, err
+		}
+		if err := writeNoChain(f, ca); err != nil {
+			return cp, notes, err
+		}
+		cas = append(cas, ca)
 	}
+	serverCA, clientCA, requestHeaderCA := cas[0], cas[1], cas[2]
 
 	created, err := ensureKey(cp.ServiceAccountKey)
 	if err != nil {
@@ -155,11 +192,8 @@ func EnsureControlPlane(dir string, sans SANs, validity, renewBefore time.Durati
 // missing CA is an error: nothing is created here.
 func LoadCAs(cp ControlPlane) ([]*CA, error) {
 	var cas []*CA
-	for _, f := range [][2]string{
-		{cp.ServerCA, cp.ServerCAKey}, {cp.ClientCA, cp.ClientCAKey},
-		{cp.RequestHeaderCA, cp.RequestHeaderCAKey}, {cp.KubeletCA, cp.KubeletCAKey},
-	} {
-		ca, err := loadCA(f[0], f[1])
+	for _, f := range cp.cas() {
+		ca, err := loadCA(f.cert, f.key)
 		if err != nil {
 			return nil, err
 		}

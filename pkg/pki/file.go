@@ -61,6 +61,29 @@ func parseCertPEM(data []byte) (*x509.Certificate, error) {
 	}
 }
 
+// parseCertsPEM returns every certificate in data, in order; at least one.
+func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			certs = append(certs, c)
+		}
+		data = rest
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return certs, nil
+}
+
 // parseKeyPEM returns the first private key in data. Besides the EC keys kubox
 // writes, it accepts PKCS#8 and PKCS#1 keys so that a user may supply their
 // own CA or service-account key.
@@ -96,6 +119,11 @@ func parseKeyPEM(data []byte) (crypto.Signer, error) {
 func keyMatches(cert *x509.Certificate, key crypto.Signer) bool {
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	return ok && pub.Equal(cert.PublicKey)
+}
+
+func samePublicKey(a, b *x509.Certificate) bool {
+	pub, ok := a.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(b.PublicKey)
 }
 
 // newSerial returns a random positive 128-bit serial number; randomness keeps

@@ -26,8 +26,9 @@ func (c CertInfo) DaysLeft(now time.Time) int {
 	return int(c.NotAfter.Sub(now).Hours() / 24)
 }
 
-// Inventory reads every certificate in dirs (*.crt, and the *.pem files that
-// hold a certificate with its key), sorted by directory and name. A
+// Inventory reads every certificate in dirs (*.crt but a CA's *.nochain.crt
+// copy, and the *.pem files that hold a certificate with its key), sorted
+// by directory and name; a file's first certificate counts. A
 // directory that does not exist is skipped: a server without a node has no
 // agent certificates.
 func Inventory(dirs ...string) ([]CertInfo, error) {
@@ -43,7 +44,7 @@ func Inventory(dirs ...string) ([]CertInfo, error) {
 		var found []CertInfo
 		for _, e := range entries {
 			ext := filepath.Ext(e.Name())
-			if e.IsDir() || (ext != ".crt" && ext != ".pem") {
+			if e.IsDir() || (ext != ".crt" && ext != ".pem") || strings.HasSuffix(e.Name(), noChainSuffix) {
 				continue
 			}
 			file := filepath.Join(dir, e.Name())

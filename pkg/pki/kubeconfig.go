@@ -67,10 +67,6 @@ func writeKubeconfig(path, server string, caPEM []byte, user *clientcmdapi.AuthI
 // every user of the kubeconfig at path that embeds a client certificate,
 // keeping the rest of the file and its mode.
 func RefreshKubeconfig(path, certFile, keyFile string) error {
-	cfg, err := clientcmd.LoadFromFile(path)
-	if err != nil {
-		return fmt.Errorf("reading kubeconfig %s: %w", path, err)
-	}
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return err
@@ -79,11 +75,35 @@ func RefreshKubeconfig(path, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	for _, u := range cfg.AuthInfos {
-		if len(u.ClientCertificateData) > 0 {
-			u.ClientCertificateData, u.ClientKeyData = certPEM, keyPEM
+	return editKubeconfig(path, func(cfg *clientcmdapi.Config) {
+		for _, u := range cfg.AuthInfos {
+			if len(u.ClientCertificateData) > 0 {
+				u.ClientCertificateData, u.ClientKeyData = certPEM, keyPEM
+			}
 		}
+	})
+}
+
+// RefreshKubeconfigCA makes every cluster of the kubeconfig at path that
+// embeds its CA trust caPEM instead, keeping the rest of the file and its
+// mode.
+func RefreshKubeconfigCA(path string, caPEM []byte) error {
+	return editKubeconfig(path, func(cfg *clientcmdapi.Config) {
+		for _, c := range cfg.Clusters {
+			if len(c.CertificateAuthorityData) > 0 {
+				c.CertificateAuthorityData = caPEM
+			}
+		}
+	})
+}
+
+// editKubeconfig rewrites the kubeconfig at path as edit changes it.
+func editKubeconfig(path string, edit func(*clientcmdapi.Config)) error {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig %s: %w", path, err)
 	}
+	edit(cfg)
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return err

@@ -21,7 +21,8 @@ const renew = 120 * 24 * time.Hour
 var (
 	t0         = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 	serviceIP  = net.ParseIP("10.43.0.1")
-	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "kubelet-ca.crt", "kubelet-ca.key", "service.key"}
+	caFileKeys = []string{"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt", "request-header-ca.key", "kubelet-ca.crt", "kubelet-ca.key", "service.key",
+		"server-ca.nochain.crt", "client-ca.nochain.crt", "request-header-ca.nochain.crt", "kubelet-ca.nochain.crt"}
 )
 
 func baseSANs() SANs {
@@ -34,6 +35,7 @@ func files(cp ControlPlane) []string {
 		cp.KubeletCA, cp.KubeletCAKey, cp.ServiceAccountKey, cp.ServingCert, cp.ServingKey, cp.AdminCert, cp.AdminKey,
 		cp.ControllerCert, cp.ControllerKey, cp.SchedulerCert, cp.SchedulerKey,
 		cp.APIServerKubeletCert, cp.APIServerKubeletKey, cp.ProxyClientCert, cp.ProxyClientKey,
+		cp.ServerCANoChain, cp.ClientCANoChain, cp.RequestHeaderCANoChain, cp.KubeletCANoChain,
 	}
 }
 
@@ -74,15 +76,21 @@ func changed(a, b map[string][]byte) []string {
 
 func readCert(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
+	return readCerts(t, path)[0]
+}
+
+// readCerts is every certificate in a PEM file.
+func readCerts(t *testing.T, path string) []*x509.Certificate {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseCertPEM(b)
+	certs, err := parseCertsPEM(b)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return c
+	return certs
 }
 
 func verify(t *testing.T, leaf, root *x509.Certificate, opts x509.VerifyOptions) error {

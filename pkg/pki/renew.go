@@ -113,11 +113,17 @@ func loadCertFile(file string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// issuerOf is the CA among cas whose key signed cert.
+// issuerOf is the CA among cas whose key, or the key of a CA it replaced
+// (in its bundle), signed cert.
 func issuerOf(cert *x509.Certificate, cas []*CA) *CA {
 	for _, ca := range cas {
-		if ca != nil && cert.CheckSignatureFrom(ca.Cert) == nil {
-			return ca
+		if ca == nil {
+			continue
+		}
+		for _, c := range append([]*x509.Certificate{ca.Cert}, ca.Bundle...) {
+			if c.IsCA && cert.CheckSignatureFrom(c) == nil {
+				return ca
+			}
 		}
 	}
 	return nil

@@ -76,13 +76,7 @@ func testCluster(t *testing.T, backend string, full bool) {
 	srv := newNetNode(t, "server", sNS, sIP)
 	ag := newNetNode(t, "agent", aNS, aIP)
 	for _, n := range []*netNode{srv, ag} {
-		dir := filepath.Join(n.DataDir, "agent", "images")
-		os.MkdirAll(dir, 0o700)
-		data, err := os.ReadFile(filepath.Join(images, "echo.tar"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, "echo.tar"), data, 0o600)
+		n.airGapImage(filepath.Join(images, "echo.tar"))
 	}
 	kubeconfig := filepath.Join(srv.Dir, "kubeconfig.yaml")
 	kubectl := func(args ...string) (string, error) {

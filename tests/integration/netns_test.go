@@ -117,6 +117,19 @@ func newNetNode(t *testing.T, name, ns, ip string) *netNode {
 	return n
 }
 
+// airGapImage puts an image archive into the node's air-gap images
+// directory, which it imports when it starts.
+func (n *netNode) airGapImage(archive string) {
+	n.t.Helper()
+	dir := filepath.Join(n.DataDir, "agent", "images")
+	os.MkdirAll(dir, 0o700)
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, filepath.Base(archive)), data, 0o600)
+}
+
 // inNet is the command prefix that enters a namespace's network only:
 // `ip netns exec` would also mount a fresh /sys, hiding the cgroup mounts.
 func inNet(ns string) []string { return []string{"nsenter", "--net=/run/netns/" + ns, "--"} }

@@ -104,16 +104,18 @@ func APIServer(in Inputs) []string {
 func ControllerManager(in Inputs) []string {
 	s := in.Server
 	c := in.Certs
+	// The signers take a file with one certificate: a CA's own (its
+	// certificate file may be a trust bundle, see pki.CA).
 	m := map[string]string{
 		"allocate-node-cidrs": "true",
 		"cluster-cidr":        s.ClusterCIDR.String(),
-		"cluster-signing-kube-apiserver-client-cert-file": c.ClientCA,
+		"cluster-signing-kube-apiserver-client-cert-file": c.ClientCANoChain,
 		"cluster-signing-kube-apiserver-client-key-file":  c.ClientCAKey,
-		"cluster-signing-kubelet-client-cert-file":        c.ClientCA,
+		"cluster-signing-kubelet-client-cert-file":        c.ClientCANoChain,
 		"cluster-signing-kubelet-client-key-file":         c.ClientCAKey,
-		"cluster-signing-kubelet-serving-cert-file":       c.KubeletCA,
+		"cluster-signing-kubelet-serving-cert-file":       c.KubeletCANoChain,
 		"cluster-signing-kubelet-serving-key-file":        c.KubeletCAKey,
-		"cluster-signing-legacy-unknown-cert-file":        c.ServerCA,
+		"cluster-signing-legacy-unknown-cert-file":        c.ServerCANoChain,
 		"cluster-signing-legacy-unknown-key-file":         c.ServerCAKey,
 		"configure-cloud-routes":                          "false",
 		"kubeconfig":                                      in.ControllerKubeconfig,
