@@ -247,6 +247,9 @@ func snapshotRestore() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			if s.Datastore.Etcd != nil {
+				return fmt.Errorf("the data dir holds an etcd member: restore with kubox server --cluster-reset --cluster-reset-restore-path %s", c.Args().First())
+			}
 			if kind := s.Datastore.Kind(); kind != "sqlite" {
 				return fmt.Errorf("kubox restores the embedded SQLite datastore; restore a %s datastore with its own tools, then start kubox", kind)
 			}

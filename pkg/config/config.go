@@ -98,6 +98,9 @@ type ServerOptions struct {
 	ClusterResetRestorePath string
 	// ClusterInit runs the datastore as an etcd member inside the server.
 	ClusterInit bool
+	// ServerURL, with Token or TokenFile, joins the cluster of that server
+	// as another etcd member and control plane.
+	ServerURL, Token, TokenFile string
 	// DisableControllerManager runs the server without its
 	// kube-controller-manager (another server's controllers serve the
 	// cluster).
@@ -463,6 +466,9 @@ func (o ServerOptions) Server() (*Server, error) {
 	if s.RestoreFrom, err = restorePath(o.ClusterReset, o.ClusterResetRestorePath, s.Datastore); err != nil {
 		return nil, err
 	}
+	if e := s.Datastore.Etcd; e != nil && o.ClusterReset && s.RestoreFrom == "" {
+		e.ForceNewCluster = true
+	}
 	s.Disabled = map[string]bool{}
 	for _, d := range o.Disable {
 		known := false
@@ -491,10 +497,12 @@ func restorePath(reset bool, path string, ds Datastore) (string, error) {
 		return "", nil
 	case !reset:
 		return "", fmt.Errorf("--cluster-reset-restore-path needs --cluster-reset: add it to restore %s", path)
+	case path == "" && ds.Etcd != nil:
+		return "", nil // the member restarts as a one-member cluster
 	case path == "":
 		return "", fmt.Errorf("--cluster-reset needs --cluster-reset-restore-path FILE: a single server has no membership to reset; give the snapshot to restore (see 'kubox snapshot ls')")
-	case ds.Kind() != "sqlite":
-		return "", fmt.Errorf("--cluster-reset-restore-path restores the embedded SQLite datastore; restore a %s datastore with its own tools, then start kubox", ds.Kind())
+	case ds.Kind() != "sqlite" && ds.Etcd == nil:
+		return "", fmt.Errorf("--cluster-reset-restore-path restores kubox's own datastore (SQLite or --cluster-init's etcd); restore a %s datastore with its own tools, then start kubox", ds.Kind())
 	}
 	if !strings.Contains(path, "/") {
 		return path, nil // a snapshot's name, in --snapshot-dir or S3

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/kubox-io/kubox/pkg/config/paths"
 )
@@ -27,6 +31,39 @@ type EmbeddedEtcd struct {
 	AdvertiseIP net.IP
 	ClientPort  int
 	PeerPort    int
+	// ForceNewCluster (--cluster-reset without a snapshot) restarts the
+	// member as a one-member cluster from its own data.
+	ForceNewCluster bool
+	// Join is the server a new member joins (--server), nil for the first
+	// member or one that joined before.
+	Join *ServerJoin
+}
+
+// ServerJoin is how a new server joins a cluster: the URL of one of its
+// servers and the server token.
+type ServerJoin struct {
+	URL   string
+	Token string
+}
+
+// serverJoin checks --server and the token a joining server needs.
+func serverJoin(o ServerOptions) (*ServerJoin, error) {
+	u, err := url.Parse(o.ServerURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("invalid --server %q: give it as https://<server address>:6443", o.ServerURL)
+	}
+	token := o.Token
+	if token == "" && o.TokenFile != "" {
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read --token-file: %v", err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	if token == "" {
+		return nil, errors.New("no token to join with: give --token (or --token-file) with the server token, <data-dir>/server/token on a server of the cluster")
+	}
+	return &ServerJoin{URL: o.ServerURL, Token: token}, nil
 }
 
 // ClientURL is where the server's own clients reach the member.
@@ -56,26 +93,40 @@ func HasEmbeddedEtcd(p paths.Paths) bool {
 // --cluster-init, or on a data dir that holds a member already. It is nil
 // (and no error) for every other server.
 func embeddedEtcd(o ServerOptions, p paths.Paths, advertise net.IP) (*Datastore, error) {
-	has := HasEmbeddedEtcd(p)
+	has, joining := HasEmbeddedEtcd(p), o.ServerURL != ""
+	flag := "--cluster-init"
+	if joining {
+		flag = "--server"
+	}
 	switch {
-	case !o.ClusterInit && !has:
+	case !o.ClusterInit && !joining && !has:
 		return nil, nil
+	case o.ClusterInit && joining:
+		return nil, errors.New("--cluster-init starts a new cluster and --server joins one: give only one of them")
 	case o.DatastoreEndpoint != "":
-		if o.ClusterInit {
-			return nil, errors.New("--cluster-init runs an embedded etcd: drop --datastore-endpoint, or drop --cluster-init to use that datastore")
+		if o.ClusterInit || joining {
+			return nil, fmt.Errorf("%s runs an embedded etcd: drop --datastore-endpoint, or drop %s to use that datastore", flag, flag)
 		}
 		return nil, fmt.Errorf("--data-dir %s holds an embedded etcd member: start without --datastore-endpoint, or use another --data-dir", p.DataDir)
 	case !has:
 		if _, err := os.Stat(p.SQLiteFile); err == nil {
-			return nil, fmt.Errorf("--cluster-init on a server whose state is in SQLite (%s): kubox does not move it into etcd; take a snapshot, start on a new --data-dir with --cluster-init, and apply your objects again", p.SQLiteFile)
+			return nil, fmt.Errorf("%s on a server whose state is in SQLite (%s): kubox does not move it into etcd; take a snapshot, start on a new --data-dir with %s, and apply your objects again", flag, p.SQLiteFile, flag)
 		}
 	}
-	name, err := NodeName("")
+	host, err := NodeName("")
 	if err != nil {
 		return nil, err
 	}
-	e := &EmbeddedEtcd{Name: name, DataDir: p.EtcdDir, TLSDir: p.EtcdTLSDir, AdvertiseIP: advertise,
+	// Servers of one cluster may share a host name (containers, network
+	// namespaces): the member's name carries its address too.
+	sum := sha256.Sum256([]byte(advertise.String()))
+	e := &EmbeddedEtcd{Name: host + "-" + hex.EncodeToString(sum[:4]), DataDir: p.EtcdDir, TLSDir: p.EtcdTLSDir, AdvertiseIP: advertise,
 		ClientPort: EtcdClientPort, PeerPort: EtcdPeerPort}
+	if joining && !has {
+		if e.Join, err = serverJoin(o); err != nil {
+			return nil, err
+		}
+	}
 	tls := p.EtcdTLSDir
 	return &Datastore{
 		Endpoint: e.ClientURL(),

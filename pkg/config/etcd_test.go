@@ -66,3 +66,39 @@ func TestEmbeddedEtcd(t *testing.T) {
 		t.Errorf("--cluster-init over SQLite state: %v", err)
 	}
 }
+
+// TestServerJoinOptions: --server makes a new member that joins with the
+// server token; one that joined before needs neither.
+func TestServerJoinOptions(t *testing.T) {
+	o := defaults()
+	o.DataDir = t.TempDir()
+	o.ServerURL = "https://10.0.0.1:6443"
+	for _, c := range []struct {
+		mutate func(*ServerOptions)
+		want   string
+	}{
+		{func(o *ServerOptions) {}, "no token to join with"},
+		{func(o *ServerOptions) { o.Token = "t"; o.ClusterInit = true }, "give only one of them"},
+		{func(o *ServerOptions) { o.Token = "t"; o.ServerURL = "http://10.0.0.1:6443" }, `invalid --server "http://10.0.0.1:6443"`},
+		{func(o *ServerOptions) { o.Token = "t"; o.DatastoreEndpoint = "postgres://db/k" }, "--server runs an embedded etcd"},
+		{func(o *ServerOptions) { o.TokenFile = "/nonexistent" }, "cannot read --token-file"},
+	} {
+		oo := o
+		c.mutate(&oo)
+		if _, err := oo.Server(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error saying %q", err, c.want)
+		}
+	}
+	o.Token = "K10abc::secret"
+	s, err := o.Server()
+	if err != nil || s.Datastore.Etcd == nil || s.Datastore.Etcd.Join == nil || s.Datastore.Etcd.Join.Token != "K10abc::secret" {
+		t.Fatalf("joining: %+v, %v", s.Datastore.Etcd, err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Paths.EtcdDir, "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	o.Token = ""
+	if s, err = o.Server(); err != nil || s.Datastore.Etcd == nil || s.Datastore.Etcd.Join != nil {
+		t.Fatalf("a member that joined before: %+v, %v", s.Datastore.Etcd, err)
+	}
+}

@@ -42,6 +42,9 @@ type Datastore struct {
 	cfg          config.Datastore
 	paths        paths.Paths
 	ReachTimeout time.Duration // how long an external datastore may take to answer
+	// JoinPeers are the client URLs of an existing cluster's members, for
+	// an embedded member that joins it (its first start with --server).
+	JoinPeers []string
 
 	mu       sync.Mutex
 	endpoint Endpoint

@@ -43,36 +43,45 @@ const (
 // sent only there, so a server other than the token's never sees it (with a
 // bare secret, only if the first answer came from the real server).
 func Join(ctx context.Context, serverURL, token string, req NodeRequest, opts JoinOptions) (*NodeBundle, error) {
-	base, err := parseServerURL(serverURL)
-	if err != nil {
-		return nil, err
-	}
-	t, err := ParseToken(token)
-	if err != nil {
-		return nil, err
-	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
 	}
-
-	caBundle, err := fetchCABundle(ctx, base, opts.Timeout)
+	base, t, roots, err := reachServer(ctx, serverURL, token, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	if t.CAHash != "" && CAHash(caBundle) != t.CAHash {
-		return nil, fmt.Errorf("%s: %w", base, ErrCAMismatch)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caBundle) {
-		return nil, fmt.Errorf("%s sent no CA certificate at %s: check that --server is a kubox server", base, cacertsPath)
-	}
-
 	b, err := postNode(ctx, base, roots, t.Secret, req, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	b.TrustedOnFirstUse = t.CAHash == ""
 	return b, nil
+}
+
+// reachServer parses the server URL and the token, fetches the server's CA
+// and checks it against the token's hash, if it has one; the CA then
+// verifies the server for the request that carries the secret.
+func reachServer(ctx context.Context, serverURL, token string, timeout time.Duration) (string, Token, *x509.CertPool, error) {
+	base, err := parseServerURL(serverURL)
+	if err != nil {
+		return "", Token{}, nil, err
+	}
+	t, err := ParseToken(token)
+	if err != nil {
+		return "", Token{}, nil, err
+	}
+	caBundle, err := fetchCABundle(ctx, base, timeout)
+	if err != nil {
+		return "", Token{}, nil, err
+	}
+	if t.CAHash != "" && CAHash(caBundle) != t.CAHash {
+		return "", Token{}, nil, fmt.Errorf("%s: %w", base, ErrCAMismatch)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caBundle) {
+		return "", Token{}, nil, fmt.Errorf("%s sent no CA certificate at %s: check that --server is a kubox server", base, cacertsPath)
+	}
+	return base, t, roots, nil
 }
 
 // parseServerURL accepts https://host[:port] with nothing after it but an

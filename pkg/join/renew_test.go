@@ -215,7 +215,7 @@ func TestRenewAfterCARotation(t *testing.T) {
 	if name, err := s.nodeOfClient(r); err != nil || name != "node-1" {
 		t.Fatalf("renewal with the replaced CA's certificate: %q, %v", name, err)
 	}
-	nb, err := s.issue(nodeRequest("node-1", "pw-1"))
+	nb, err := s.issue(context.Background(), nodeRequest("node-1", "pw-1"))
 	if err != nil {
 		t.Fatal(err)
 	}

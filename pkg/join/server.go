@@ -55,6 +55,9 @@ type ServerConfig struct {
 	FailureLimit  int
 	FailureWindow time.Duration
 	Log           *logging.Logger
+	// ServerBundle gathers what a joining server gets (ServerBundle);
+	// nil on a server that takes no servers.
+	ServerBundle func() (*ServerBundle, error)
 }
 
 // Server serves the join routes.
@@ -96,6 +99,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("GET "+cacertsPath, s.serveCACerts)
 	s.mux.HandleFunc("POST "+nodePath, s.serveNode)
 	s.mux.HandleFunc("POST "+renewPath, s.serveRenew)
+	s.mux.HandleFunc("POST "+serverPath, s.serveServer)
 	return s, nil
 }
 
@@ -168,7 +172,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req NodeRequest,
 		s.fail(w, r, err)
 		return
 	}
-	bundle, err := s.issue(req)
+	bundle, err := s.issue(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, internal("issuing certificates for node %s: %v", req.NodeName, err))
 		return
@@ -387,7 +391,7 @@ func (s *Server) checkAddresses(ctx context.Context, req NodeRequest) error {
 
 // issue signs the node's client certificate and its kubelet's serving
 // certificate, for its own name and addresses only.
-func (s *Server) issue(req NodeRequest) (*NodeBundle, error) {
+func (s *Server) issue(ctx context.Context, req NodeRequest) (*NodeBundle, error) {
 	var ips []net.IP
 	for _, a := range req.Addresses {
 		ips = append(ips, net.ParseIP(a))
@@ -397,6 +401,7 @@ func (s *Server) issue(req NodeRequest) (*NodeBundle, error) {
 		ClientCA: string(s.cfg.ClientCA.CertPEM),
 		Cluster:  s.cfg.Cluster,
 	}
+	b.Cluster.ServerURLs = s.apiServers(ctx)
 	client, serving := pki.NodeSpecs(req.NodeName, ips, s.cfg.CertValidity)
 	now := time.Now()
 	for _, c := range []struct {

@@ -56,6 +56,10 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 	if cfg.NodeName != "" {
 		reserved = append(reserved, cfg.NodeName)
 	}
+	var serverBundle func() (*join.ServerBundle, error)
+	if cfg.Datastore.Etcd != nil {
+		serverBundle = s.serverBundle
+	}
 	js, err := join.NewServer(join.ServerConfig{
 		CABundle:      caPEM,
 		ClientCA:      clientCA,
@@ -67,6 +71,7 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 		CertValidity:  cfg.NodeCertValidity,
 		Cluster:       cfg.Cluster(),
 		Log:           log.For("join"),
+		ServerBundle:  serverBundle,
 	})
 	if err != nil {
 		return nil, err

@@ -46,6 +46,8 @@ type Server struct {
 	comps []component.Component
 	// unlock releases the data dir's server lock.
 	unlock func()
+	// etcdPeers are the client URLs of the members a new member joins.
+	etcdPeers []string
 }
 
 // New prepares a server. Close releases the API port if the server never
@@ -67,6 +69,12 @@ func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 	if err := srv.restore(log); err != nil {
 		srv.Close()
 		return nil, err
+	}
+	if e := cfg.Datastore.Etcd; e != nil && e.Join != nil {
+		if srv.etcdPeers, err = srv.joinCluster(log); err != nil {
+			srv.Close()
+			return nil, err
+		}
 	}
 	if err := srv.prepare(log); err != nil {
 		srv.Close()
@@ -154,11 +162,20 @@ func (s *Server) restore(log *logging.Logger) error {
 	if err != nil {
 		return err
 	}
+	e := s.cfg.Datastore.Etcd
+	if e != nil {
+		dbFile = e.DataDir // the restore is recorded beside it
+	}
 	if last, ok := snapshot.LastRestore(dbFile); ok && m.SHA256 != "" && last.SHA256 == m.SHA256 {
 		log.Warnf("snapshot %s was restored at %s already; starting from the current state: remove --cluster-reset and --cluster-reset-restore-path", from, last.At.Format(time.RFC3339))
 		return nil
 	}
-	r, err := snapshot.RestoreSQLite(context.Background(), from, dbFile, time.Now())
+	var r snapshot.Restored
+	if e != nil {
+		r, err = snapshot.RestoreEtcd(from, snapshot.EtcdMember{Name: e.Name, DataDir: e.DataDir, PeerURL: e.PeerURL()}, time.Now())
+	} else {
+		r, err = snapshot.RestoreSQLite(context.Background(), from, dbFile, time.Now())
+	}
 	if err != nil {
 		return err
 	}
@@ -242,6 +259,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 		}
 	}
 	ds := datastore.New(cfg.Datastore, p)
+	ds.JoinPeers = s.etcdPeers
 	in := func() args.Inputs {
 		ep := ds.Endpoint()
 		return args.Inputs{

@@ -13,9 +13,9 @@ import (
 
 // TestClusterInit: --cluster-init keeps the cluster's state in an etcd
 // member inside the server. Its port takes only clients with a
-// certificate from its CA; snapshots use etcd's snapshot API; a restart
-// without the flag keeps the member and the state; a port already taken
-// is one clear line.
+// certificate from its CA; snapshots use etcd's snapshot API and restore
+// with --cluster-reset; a restart without the flag keeps the member and
+// the state; a port already taken is one clear line.
 func TestClusterInit(t *testing.T) {
 	s := newServer(t, "--cluster-init")
 	s.StartReady()
@@ -45,11 +45,45 @@ func TestClusterInit(t *testing.T) {
 		t.Fatalf("certificate check lists no etcd certificate: %v\n%s", err, out)
 	}
 
+	s.MustKubectl("create", "namespace", "after-snapshot")
+
 	// A restart without the flag keeps the member and its state.
 	s.Stop()
 	s.Args = []string{"--disable-agent"}
 	s.StartReady()
+	s.MustKubectl("get", "namespace", "kept-in-etcd", "after-snapshot")
+	s.Stop()
+
+	// Restore: the state as of the snapshot, the replaced member kept.
+	snaps, _ := filepath.Glob(filepath.Join(s.DataDir, "server", "db", "snapshots", "one-*"))
+	var file string
+	for _, f := range snaps {
+		if !strings.HasSuffix(f, ".json") {
+			file = f
+		}
+	}
+	if file == "" {
+		t.Fatalf("no snapshot file among %v", snaps)
+	}
+	s.Args = []string{"--disable-agent", "--cluster-reset", "--cluster-reset-restore-path", file}
+	s.StartReady()
 	s.MustKubectl("get", "namespace", "kept-in-etcd")
+	if out, err := s.Kubectl("get", "namespace", "after-snapshot"); err == nil {
+		t.Fatalf("after the restore, a namespace made after the snapshot is there:\n%s", out)
+	}
+	if kept, _ := filepath.Glob(filepath.Join(s.DataDir, "server", "db", "pre-restore-*", "etcd", "member")); len(kept) != 1 {
+		t.Errorf("the replaced member was not kept aside: %v", kept)
+	}
+	s.MustKubectl("create", "namespace", "after-restore")
+	s.Stop()
+	// The same flags again do not roll back a second time; --cluster-reset
+	// alone restarts the member as a one-member cluster from its own data.
+	s.StartReady()
+	s.MustKubectl("get", "namespace", "after-restore")
+	s.Stop()
+	s.Args = []string{"--disable-agent", "--cluster-reset"}
+	s.StartReady()
+	s.MustKubectl("get", "namespace", "after-restore", "kept-in-etcd")
 	s.Stop()
 
 	// Its ports taken: one line, non-zero exit.

@@ -1,0 +1,130 @@
+package join
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// serverPath: POST with the server token's secret (never a bootstrap or
+// agent token): the files every server of the cluster shares, for a server
+// that joins.
+const serverPath = pathPrefix + "server"
+
+// ServerBundle is what a joining server gets: the cluster's CAs with their
+// keys, the service-account key, the encryption configuration and the
+// token, as files relative to the server directory (<data-dir>/server),
+// the cluster's values, and where the etcd members take clients.
+type ServerBundle struct {
+	Files          map[string]string `json:"files"`
+	Cluster        ClusterConfig     `json:"cluster"`
+	EtcdClientURLs []string          `json:"etcdClientURLs"`
+}
+
+// serveServer hands the shared files to a server that presents the main
+// secret. Only a server with an embedded etcd member takes servers.
+func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
+	if s.throttled(w, r) {
+		return
+	}
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	sum := sha256.Sum256([]byte(secret))
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.secretSum[:]) != 1 {
+		s.failures.fail(sourceOf(r), time.Now())
+		err := unknownToken
+		if _, _, ok := splitBootstrap(secret); ok {
+			err = rejected("a server joins with the server token (<data-dir>/server/token on a server), not a bootstrap token")
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if s.cfg.ServerBundle == nil {
+		s.fail(w, r, &httpError{http.StatusConflict, "this server keeps no etcd member that others can join: start the first server with --cluster-init"})
+		return
+	}
+	b, err := s.cfg.ServerBundle()
+	if err != nil {
+		s.fail(w, r, internal("cannot gather the cluster's files: %v", err))
+		return
+	}
+	s.cfg.Log.Infof("server at %s joins the cluster", sourceOf(r))
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(b)
+}
+
+// JoinServer fetches the files a joining server needs from the server at
+// serverURL, over TLS verified by the CA the token pins; the token must
+// pin it, since the answer holds the cluster's CA keys.
+func JoinServer(ctx context.Context, serverURL, token string, timeout time.Duration) (*ServerBundle, error) {
+	if t, err := ParseToken(token); err == nil && t.CAHash == "" {
+		return nil, fmt.Errorf("a server joins with the full server token (K1<CA hash>::<secret>, in <data-dir>/server/token on %s), which pins the cluster's CA", serverURL)
+	}
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	base, t, roots, err := reachServer(ctx, serverURL, token, timeout)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+serverPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+t.Secret)
+	resp, body, err := roundTrip(req, base, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}, timeout)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		return nil, &serverError{base, ErrUnauthorized, firstLine(body)}
+	default:
+		return nil, fmt.Errorf("%s refused to take this server: %s", base, firstLine(body))
+	}
+	var b ServerBundle
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Files) == 0 {
+		return nil, fmt.Errorf("%s sent no cluster files: check that --server is a kubox server", base)
+	}
+	return &b, nil
+}
+
+// apiServers are the API's addresses a node's balancer spreads over: this
+// server's, and every server the kubernetes Service's endpoints name (each
+// API server of the cluster keeps its own there).
+func (s *Server) apiServers(ctx context.Context) []string {
+	urls := append([]string{}, s.cfg.Cluster.ServerURLs...)
+	list, err := s.cfg.Client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx,
+		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
+	if err != nil {
+		return urls // this server's own address serves
+	}
+	for _, sl := range list.Items {
+		for _, p := range sl.Ports {
+			if p.Port == nil {
+				continue
+			}
+			for _, ep := range sl.Endpoints {
+				for _, a := range ep.Addresses {
+					u := "https://" + net.JoinHostPort(a, strconv.Itoa(int(*p.Port)))
+					if !slices.Contains(urls, u) {
+						urls = append(urls, u)
+					}
+				}
+			}
+		}
+	}
+	return urls
+}
