@@ -54,6 +54,7 @@ var completionCases = []struct{ typed, want string }{
 	{"kubox snapshot sa", "save"},
 	{"kubox certificate rotate-", "rotate-ca"},
 	{"kubox agent --tok", "--token --token-file"},
+	{"kubox check-config --req", "--require"},
 	{"kubox completion ", "bash fish zsh"},
 }
 

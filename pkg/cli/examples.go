@@ -20,10 +20,13 @@ func commandExamples() map[string][]example {
 		"agent": {
 			{"join a server with the token from its <data-dir>/server/token", "kubox agent --server https://10.0.0.1:6443 --token-file /root/kubox-token"},
 		},
-		"kubectl":      {{"the embedded kubectl, with the admin kubeconfig kubox wrote", "kubox kubectl get nodes -o wide"}},
-		"ctr":          {{"the images in kubox's containerd", "kubox ctr images ls"}},
-		"check-config": {{"what this host lacks, with the fixes", "kubox check-config"}},
-		"killall":      {{"take down the node whose state is in /srv/kubox", "kubox killall --data-dir /srv/kubox"}},
+		"kubectl": {{"the embedded kubectl, with the admin kubeconfig kubox wrote", "kubox kubectl get nodes -o wide"}},
+		"ctr":     {{"the images in kubox's containerd", "kubox ctr images ls"}},
+		"check-config": {
+			{"what this host lacks, with the fixes", "kubox check-config"},
+			{"as JSON, failing if wireguard is missing too", "kubox check-config -o json --require wireguard"},
+		},
+		"killall": {{"take down the node whose state is in /srv/kubox", "kubox killall --data-dir /srv/kubox"}},
 		"completion": {
 			{"complete kubox's commands and flags in this bash", "source <(kubox completion bash)"},
 			{"for every zsh session", "kubox completion zsh > \"${fpath[1]}/_kubox\""},
