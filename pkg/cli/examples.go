@@ -16,6 +16,7 @@ func commandExamples() map[string][]example {
 		"server": {
 			{"a one-node cluster: the control plane and a node in one process", "kubox server"},
 			{"the first server of a cluster, keeping its state in an embedded etcd", "kubox server --cluster-init --tls-san k8s.example.com"},
+			{"the control plane only, logging JSON lines for a log collector", "kubox server --disable-agent --log-format json"},
 		},
 		"agent": {
 			{"join a server with the token from its <data-dir>/server/token", "kubox agent --server https://10.0.0.1:6443 --token-file /root/kubox-token"},
