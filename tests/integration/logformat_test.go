@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLogFormatJSON: with --log-format json every line a control-plane
@@ -16,11 +18,19 @@ import (
 func TestLogFormatJSON(t *testing.T) {
 	s := newServer(t, "--log-format", "json")
 	s.StartReady()
+	// The scheduler and controller-manager log once they lead.
+	logPath := filepath.Join(s.Dir, "server.log")
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		data, _ := os.ReadFile(logPath)
+		if bytes.Contains(data, []byte(`"component":"scheduler"`)) && bytes.Contains(data, []byte(`"component":"controller-manager"`)) {
+			break
+		}
+	}
 	s.Stop()
 	if code := s.ExitCode(); code != 0 {
 		t.Fatalf("kubox server exited %d", code)
 	}
-	data, err := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+	data, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
