@@ -6,8 +6,10 @@
 # Downloads kubox for this machine's architecture, verifies its SHA-256,
 # installs it with kubectl/crictl/ctr links, writes a systemd or openrc
 # service (kubox server, or kubox agent when KUBOX_URL is set), its
-# environment file, kubox-killall.sh and kubox-uninstall.sh, then enables
-# and starts the service. Running it again upgrades in place.
+# environment file, bash completion, kubox-killall.sh and kubox-uninstall.sh,
+# then enables and starts the service. Running it again upgrades in place.
+# Every path it writes, and each directory it makes for kubox, is recorded in
+# <bin dir>/<service>-install.manifest: the uninstaller removes those only.
 #
 # Environment (all optional):
 #   INSTALL_KUBOX_VERSION        release to install (default: latest)
@@ -23,6 +25,9 @@
 #   INSTALL_KUBOX_ARCH           amd64|arm64|arm instead of detecting
 #   INSTALL_KUBOX_SYSTEMD_DIR    systemd unit dir (default /etc/systemd/system)
 #   INSTALL_KUBOX_OPENRC_DIR     openrc init script dir (default /etc/init.d)
+#   INSTALL_KUBOX_BASH_COMPLETION_DIR  where the bash completion goes (default
+#                                /usr/share/bash-completion/completions or
+#                                /etc/bash_completion.d, whichever exists)
 #   KUBOX_*                      written to the service's environment file
 #
 # Every failure prints one "[ERROR] ..." line and leaves the system as it was.
@@ -32,6 +37,8 @@ GITHUB_URL=https://github.com/kubox-io/kubox/releases
 DEFAULT_CONFIG_DIR=/etc/kubox
 DEFAULT_DATA_DIR=/var/lib/kubox
 LINKED_CLIENTS="kubectl crictl ctr"
+NL='
+'
 
 info() { echo "[INFO] $*"; }
 warn() { echo "[WARN] $*" >&2; }
@@ -72,6 +79,14 @@ systemd_word() {
 	printf '"%s"' "$(printf '%s' "$1" | sed -e 's/[\\"]/\\&/g' -e 's/%/%%/g' -e 's/\$/$$/g')"
 }
 
+# no_slash prints $1 without trailing slashes (/ stays /), so that a
+# directory has one spelling in the manifest.
+no_slash() {
+	ns=$1
+	while [ "$ns" != / ] && [ "${ns%/}" != "$ns" ]; do ns=${ns%/}; done
+	printf '%s' "$ns"
+}
+
 is_true() {
 	case "${1:-}" in
 	true | TRUE | True | 1 | yes) return 0 ;;
@@ -100,12 +115,22 @@ check_options() {
 	'' | skip | force) ;;
 	*) fatal "INSTALL_KUBOX_SYMLINK=${INSTALL_KUBOX_SYMLINK} is not understood: use skip, force, or leave it unset" ;;
 	esac
-	BIN_DIR=${INSTALL_KUBOX_BIN_DIR:-/usr/local/bin}
-	CONFIG_DIR=${INSTALL_KUBOX_CONFIG_DIR:-$DEFAULT_CONFIG_DIR}
+	BIN_DIR=$(no_slash "${INSTALL_KUBOX_BIN_DIR:-/usr/local/bin}")
+	CONFIG_DIR=$(no_slash "${INSTALL_KUBOX_CONFIG_DIR:-$DEFAULT_CONFIG_DIR}")
 	SYSTEMD_DIR=${INSTALL_KUBOX_SYSTEMD_DIR:-/etc/systemd/system}
 	OPENRC_DIR=${INSTALL_KUBOX_OPENRC_DIR:-/etc/init.d}
-	for d in "$BIN_DIR" "$CONFIG_DIR" "$SYSTEMD_DIR" "$OPENRC_DIR"; do
+	COMPLETION_DIR=${INSTALL_KUBOX_BASH_COMPLETION_DIR:-}
+	if [ -z "$COMPLETION_DIR" ]; then
+		for d in /usr/share/bash-completion/completions /etc/bash_completion.d; do
+			if [ -d "$d" ]; then
+				COMPLETION_DIR=$d
+				break
+			fi
+		done
+	fi
+	for d in "$BIN_DIR" "$CONFIG_DIR" "$SYSTEMD_DIR" "$OPENRC_DIR" "${COMPLETION_DIR:-/}"; do
 		case "$d" in
+		*"$NL"*) fatal "the directory name $d holds a line break: choose another INSTALL_KUBOX_*_DIR" ;;
 		/?*) ;;
 		*) fatal "$d is not an absolute directory: give INSTALL_KUBOX_*_DIR as an absolute path" ;;
 		esac
@@ -164,24 +189,31 @@ parse_exec() {
 		prev=$a
 		add_arg "$a"
 	done
+	DATA_DIR=$(no_slash "$DATA_DIR")
+	RUN_DIR=$(no_slash "$RUN_DIR")
 	case "$DATA_DIR" in
-	/ | '' | [!/]*) fatal "--data-dir $DATA_DIR in INSTALL_KUBOX_EXEC must be an absolute directory other than /" ;;
+	/ | '' | [!/]* | *"$NL"*) fatal "--data-dir $DATA_DIR in INSTALL_KUBOX_EXEC must be an absolute directory other than /" ;;
 	esac
 	case "$RUN_DIR" in
+	*"$NL"*) fatal "--run-dir $RUN_DIR in INSTALL_KUBOX_EXEC must be an absolute directory" ;;
 	'' | /?*) ;;
 	*) fatal "--run-dir $RUN_DIR in INSTALL_KUBOX_EXEC must be an absolute directory" ;;
 	esac
 	# A configuration dir other than /etc/kubox is where kubox reads its
 	# config.yaml and writes the admin kubeconfig.
+	KUBECONFIG_FILE=
+	if [ "$CMD" = server ] && ! $has_kubeconfig && [ -z "${KUBOX_KUBECONFIG_OUTPUT:-}" ]; then
+		KUBECONFIG_FILE=$CONFIG_DIR/kubox.yaml
+	fi
 	if [ "$CONFIG_DIR" != "$DEFAULT_CONFIG_DIR" ]; then
 		if ! $has_config && [ -z "${KUBOX_CONFIG_FILE:-}" ]; then
 			NEW_CONFIG=$CONFIG_DIR/config.yaml
 			add_arg --config
 			add_arg "$CONFIG_DIR/config.yaml"
 		fi
-		if [ "$CMD" = server ] && ! $has_kubeconfig && [ -z "${KUBOX_KUBECONFIG_OUTPUT:-}" ]; then
+		if [ -n "$KUBECONFIG_FILE" ]; then
 			add_arg --write-kubeconfig
-			add_arg "$CONFIG_DIR/kubox.yaml"
+			add_arg "$KUBECONFIG_FILE"
 		fi
 	fi
 }
@@ -258,10 +290,18 @@ check_download_tools() {
 
 # --- download and verify ----------------------------------------------------
 
+# TMP_DIR is private (mktemp -d makes it 0700); PENDING is the file being
+# written next to its target, renamed into place when whole. Both go on exit.
 TMP_DIR=
+PENDING=
 cleanup() {
 	[ -z "$TMP_DIR" ] || rm -rf "$TMP_DIR"
-	[ -z "${TMP_BIN:-}" ] || rm -f "$TMP_BIN"
+	[ -z "$PENDING" ] || rm -f "$PENDING"
+}
+
+make_tmp_dir() {
+	TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kubox-install.XXXXXX") ||
+		fatal "could not make a temporary directory in ${TMPDIR:-/tmp}: check that it is writable, or set TMPDIR"
 }
 
 fetch() {
@@ -272,7 +312,6 @@ fetch() {
 }
 
 download_and_verify() {
-	TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kubox-install.XXXXXX")
 	sums=sha256sum-$ARCH.txt
 	info "downloading $BASE_URL/$sums"
 	fetch "$BASE_URL/$sums" "$TMP_DIR/$sums"
@@ -297,11 +336,11 @@ install_binary() {
 	fi
 	# Copy next to the target, then rename: the switch is atomic and a
 	# running kubox keeps its old file.
-	TMP_BIN=$BIN_DIR/.kubox.install.$$
-	if ! { cp "$TMP_DIR/kubox" "$TMP_BIN" && chmod 755 "$TMP_BIN" && mv -f "$TMP_BIN" "$BIN_DIR/kubox"; }; then
+	PENDING=$BIN_DIR/.kubox.install.$$
+	if ! { cp "$TMP_DIR/kubox" "$PENDING" && chmod 755 "$PENDING" && mv -f "$PENDING" "$BIN_DIR/kubox"; }; then
 		fatal "could not write $BIN_DIR/kubox: check that $BIN_DIR is writable and has room, or choose another INSTALL_KUBOX_BIN_DIR"
 	fi
-	TMP_BIN=
+	PENDING=
 	info "installed $BIN_DIR/kubox"
 }
 
@@ -343,17 +382,87 @@ create_links() {
 			fi
 		fi
 		ln -sf "$BIN_DIR/kubox" "$link"
+		manifest_add link "$link"
 		info "linked $link to kubox"
 	done
 }
 
-# write_file $1 $2: writes stdin to $1 with mode $2, replacing it in one step.
+# write_file $1 $2: writes stdin to $1 with mode $2, replacing it in one
+# step, and records it in the manifest. (It may run in a pipeline's
+# subshell: it cleans up after itself.)
 write_file() {
-	tmp=$1.install.$$
-	if ! { mkdir -p "$(dirname "$1")" && (umask 077 && cat >"$tmp") && chmod "$2" "$tmp" && mv -f "$tmp" "$1"; }; then
-		rm -f "$tmp"
+	PENDING=$1.install.$$
+	if ! { mkdir -p "$(dirname "$1")" && (umask 077 && cat >"$PENDING") && chmod "$2" "$PENDING" && mv -f "$PENDING" "$1"; }; then
+		rm -f "$PENDING"
 		fatal "could not write $1: check that its directory is writable and has room"
 	fi
+	PENDING=
+	manifest_add file "$1"
+}
+
+# --- the manifest: what this install (and earlier ones) made --------------
+
+# manifest_add KIND PATH notes a file, link or dir the install made, in a
+# file of the temp dir (write_file may run in a subshell); save_manifest
+# puts it in place.
+manifest_add() {
+	grep -Fqx -- "$1 $2" "$TMP_DIR/manifest" || printf '%s %s\n' "$1" "$2" >>"$TMP_DIR/manifest"
+}
+
+save_manifest() {
+	PENDING=$MANIFEST.install.$$
+	if ! { { echo "# Written by kubox's install.sh: what the uninstall script may remove." && cat "$TMP_DIR/manifest"; } >"$PENDING" &&
+		chmod 644 "$PENDING" && mv -f "$PENDING" "$MANIFEST"; }; then
+		rm -f "$PENDING"
+		fatal "could not write $MANIFEST: check that $BIN_DIR is writable and has room"
+	fi
+	PENDING=
+}
+
+# only_kubox_entries DIR NAME...: DIR holds nothing but entries named NAME
+# (what kubox itself puts there), so it is kubox's although it exists.
+only_kubox_entries() {
+	oke_dir=$1
+	shift
+	for oke_entry in "$oke_dir"/* "$oke_dir"/.[!.]* "$oke_dir"/..?*; do
+		[ -e "$oke_entry" ] || [ -L "$oke_entry" ] || continue
+		case " $* " in
+		*" ${oke_entry##*/} "*) ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
+# claim_dir DIR NAME...: DIR is kubox's when it does not exist yet, when an
+# earlier install recorded it, or when it holds only kubox's entries (an
+# air-gap image folder made before the install). A directory that holds
+# anything else, such as /etc, is never recorded, so never removed.
+claim_dir() {
+	[ -n "$1" ] || return 0
+	if [ ! -e "$1" ] || only_kubox_entries "$@"; then
+		manifest_add dir "$1"
+	fi
+}
+
+# plan_manifest records, before anything is written, the directories this
+# install makes for kubox and the files its service will write.
+plan_manifest() {
+	MANIFEST=$BIN_DIR/$SERVICE-install.manifest
+	: >"$TMP_DIR/manifest"
+	if [ -f "$MANIFEST" ]; then
+		grep -E '^(file|link|dir) /' "$MANIFEST" >"$TMP_DIR/manifest" || true
+	fi
+	claim_dir "$DATA_DIR" server agent data storage
+	claim_dir "$RUN_DIR"
+	claim_dir "$CONFIG_DIR" config.yaml config.yaml.d kubox.yaml kubox.env kubox-agent.env
+	# The admin kubeconfig is the service's to write, unless it is there already.
+	if [ -n "$KUBECONFIG_FILE" ] && [ ! -e "$KUBECONFIG_FILE" ]; then
+		manifest_add file "$KUBECONFIG_FILE"
+	fi
+	[ -z "$LOG_FILE" ] || [ -e "$LOG_FILE" ] || manifest_add file "$LOG_FILE"
+	manifest_add file "$BIN_DIR/kubox"
+	save_manifest
 }
 
 write_env_file() {
@@ -434,8 +543,23 @@ write_uninstall() {
 	UNINSTALL=$BIN_DIR/$SERVICE-uninstall.sh
 	{
 		script_header "$SERVICE-uninstall.sh: removes kubox and everything its installer and this node made: the $SERVICE service, links, data and configuration"
-		record ENV_FILE CONFIG_DIR LOG_FILE LINKED_CLIENTS
+		record CONFIG_DIR MANIFEST
 		cat <<'EOF'
+
+# The manifest names what the installer wrote and the directories it made
+# for kubox; nothing else is removed.
+if [ ! -f "$MANIFEST" ]; then
+	echo "[ERROR] $MANIFEST is missing, so what the installer wrote is unknown and nothing was removed: run install.sh again (it writes the manifest), then this script" >&2
+	exit 1
+fi
+
+NL='
+'
+
+# recorded KIND PATH: the manifest names PATH as a KIND the install made.
+recorded() {
+	grep -Fqx -- "$1 $2" "$MANIFEST"
+}
 
 if [ -x "$BIN_DIR/kubox-killall.sh" ]; then
 	"$BIN_DIR/kubox-killall.sh" || echo "[WARN] kubox-killall.sh failed; removing what can be removed" >&2
@@ -496,36 +620,64 @@ remove_cni_state() {
 	remove "$CNI_NET"
 }
 
-remove "$SERVICE_FILE"
-remove "$ENV_FILE"
+# remove_dir removes a directory the install made, unless something is
+# mounted below it, or it is / or a top-level directory, whatever the
+# manifest says.
+status=0
+remove_dir() {
+	case "$1" in
+	/?*/?*) ;;
+	*)
+		echo "[ERROR] the manifest names $1, which no install of kubox may remove: kept it" >&2
+		status=1
+		return 0
+		;;
+	esac
+	if mounted "$1"; then
+		echo "[ERROR] $1 still has mounts below it, so it was kept: run $BIN_DIR/kubox-killall.sh, then this script again" >&2
+		status=1
+		return 0
+	fi
+	remove "$1"
+}
+
+# Files and links first (a link only while it still leads to kubox); kubox
+# itself, these scripts and the manifest last, once nothing failed.
+dirs=
+while IFS= read -r entry; do
+	path=${entry#* }
+	case "$path" in
+	"$BIN_DIR/kubox" | "$BIN_DIR/kubox-killall.sh" | "$BIN_DIR/$SERVICE-uninstall.sh") continue ;;
+	esac
+	case "$entry" in
+	"file /"*) remove "$path" ;;
+	"link /"*)
+		case "$(readlink "$path")" in
+		"$BIN_DIR/kubox" | kubox) remove "$path" ;;
+		esac
+		;;
+	"dir /"*) dirs="$dirs$path$NL" ;;
+	esac
+done <"$MANIFEST"
 [ "$reload" = false ] || [ "$INIT" != systemd ] || systemctl daemon-reload </dev/null
 
-for c in $LINKED_CLIENTS; do
-	l=$BIN_DIR/$c
-	if [ -L "$l" ]; then
-		case "$(readlink "$l")" in
-		"$BIN_DIR/kubox" | kubox) remove "$l" ;;
-		esac
+[ ! -d "$DATA_DIR" ] || remove_cni_state
+while IFS= read -r path; do
+	[ -z "$path" ] || remove_dir "$path"
+done <<DIRS
+$dirs
+DIRS
+for d in "$DATA_DIR" "$RUN_DIR" "$CONFIG_DIR"; do
+	if [ -n "$d" ] && [ -d "$d" ] && ! recorded dir "$d"; then
+		echo "[WARN] kept $d: it held files of its own when kubox was installed, so only what the installer wrote in it was removed" >&2
 	fi
 done
 
-status=0
-for d in "$DATA_DIR" "$RUN_DIR"; do
-	[ -n "$d" ] || continue
-	if mounted "$d"; then
-		echo "[ERROR] $d still has mounts below it, so it was kept: run $BIN_DIR/kubox-killall.sh, then this script again" >&2
-		status=1
-		continue
-	fi
-	[ "$d" != "$DATA_DIR" ] || remove_cni_state
-	remove "$d"
-done
-remove "$CONFIG_DIR"
-remove "$LOG_FILE"
 if [ "$status" = 0 ]; then
-	remove "$BIN_DIR/kubox"
+	if recorded file "$BIN_DIR/kubox"; then remove "$BIN_DIR/kubox"; fi
 	remove "$BIN_DIR/kubox-killall.sh"
 	remove "$BIN_DIR/$SERVICE-uninstall.sh"
+	remove "$MANIFEST"
 	echo "[INFO] kubox is uninstalled"
 fi
 exit "$status"
@@ -593,7 +745,7 @@ EOF
 	info "wrote $SERVICE_FILE"
 }
 
-write_service() {
+service_paths() {
 	case "$INIT" in
 	systemd)
 		SERVICE_FILE=$SYSTEMD_DIR/$SERVICE.service
@@ -611,6 +763,9 @@ write_service() {
 		LOG_FILE=
 		;;
 	esac
+}
+
+write_service() {
 	write_killall
 	write_uninstall
 	write_env_file
@@ -626,6 +781,19 @@ write_service() {
 		info "no systemd or openrc: start kubox yourself, e.g. 'set -a; . $ENV_FILE; set +a; $BIN_DIR/kubox $SHOWN_ARGS'"
 		;;
 	esac
+}
+
+write_completion() {
+	if [ -z "$COMPLETION_DIR" ]; then
+		info "no bash completion directory (/usr/share/bash-completion/completions or /etc/bash_completion.d), so none installed: see '$BIN_DIR/kubox completion --help'"
+		return 0
+	fi
+	if ! "$BIN_DIR/kubox" completion bash >"$TMP_DIR/completion" 2>/dev/null </dev/null; then
+		warn "$BIN_DIR/kubox did not print its bash completion, so none was installed"
+		return 0
+	fi
+	write_file "$COMPLETION_DIR/kubox" 644 <"$TMP_DIR/completion"
+	info "wrote $COMPLETION_DIR/kubox"
 }
 
 start_service() {
@@ -663,18 +831,24 @@ main() {
 	parse_exec
 	detect_init
 	check_download_tools
+	service_paths
 	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	trap 'exit 130' INT TERM HUP
+	make_tmp_dir
 	info "installing kubox $CMD for $ARCH (service $SERVICE, init $INIT)"
 	if ! is_true "${INSTALL_KUBOX_SKIP_DOWNLOAD:-}"; then
 		download_and_verify
 	fi
+	mkdir -p "$BIN_DIR" || fatal "could not make $BIN_DIR: choose another INSTALL_KUBOX_BIN_DIR"
+	plan_manifest
 	install_binary
 	if version=$("$BIN_DIR/kubox" --version 2>/dev/null </dev/null); then
 		info "$(printf '%s\n' "$version" | head -n 1)"
 	fi
 	create_links
+	write_completion
 	write_service
+	save_manifest
 	start_service
 	info "done; uninstall with $UNINSTALL"
 }

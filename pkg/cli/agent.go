@@ -38,6 +38,8 @@ func agentCommand() *ucli.Command {
 				Usage: "hardening profile: " + strings.Join(config.Profiles, ", ") + " (on a node: --protect-kernel-defaults)"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
+			&ucli.StringFlag{Name: "log-format", Value: config.LogFormatText, EnvVars: []string{"KUBOX_LOG_FORMAT"}, Destination: &o.LogFormat,
+				Usage: "text or json: how log lines are written; each names its component (json: time, level, component, msg)"},
 		}, nodeOpts...),
 		Action: func(c *ucli.Context) error {
 			files, err := configfile.Files(configFile, c.IsSet("config"))
@@ -52,7 +54,7 @@ func agentCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			log := logging.New(os.Stderr, j.Verbosity, j.Debug)
+			log := logging.NewFormat(os.Stderr, j.Verbosity, j.Debug, logging.Format(j.LogFormat))
 			log.InstallGlobal()
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

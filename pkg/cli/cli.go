@@ -51,14 +51,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func newApp(stdout, stderr io.Writer) *ucli.App {
 	app := &ucli.App{
-		Name:           "kubox",
-		Usage:          "Kubernetes in one binary",
-		HideVersion:    true,
-		Writer:         stdout,
-		ErrWriter:      stderr,
-		ExitErrHandler: func(*ucli.Context, error) {}, // errors are printed once, by run
-		OnUsageError:   usageError,
-		Flags:          []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the kubox, Kubernetes and commit versions"}},
+		Name:        "kubox",
+		Usage:       "Kubernetes in one binary",
+		HideVersion: true,
+		// kubox --generate-bash-completion lists candidates for the
+		// scripts of `kubox completion`.
+		EnableBashCompletion: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		ExitErrHandler:       func(*ucli.Context, error) {}, // errors are printed once, by run
+		OnUsageError:         usageError,
+		Flags:                []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the kubox, Kubernetes and commit versions"}},
 		Action: func(c *ucli.Context) error {
 			if c.Bool("version") {
 				fmt.Fprintln(c.App.Writer, version.String())
@@ -79,10 +82,12 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			snapshotCommand(),
 			certificateCommand(),
 			secretsEncryptCommand(),
+			completionCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
 		},
 	}
+	addExamples(app.Commands, "", commandExamples())
 	return app
 }
 

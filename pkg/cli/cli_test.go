@@ -40,6 +40,10 @@ func TestRefusals(t *testing.T) {
 		want string
 	}{
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"bad log format", []string{"server", "--config", empty, "-d", data, "--log-format", "logfmt"}, `invalid --log-format "logfmt": use text or json`},
+		{"agent, bad log format", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--log-format", "JSON"}, `invalid --log-format "JSON": use text or json`},
+		{"check-config, bad output", []string{"check-config", "-o", "yaml"}, `invalid --output "yaml"`},
+		{"check-config, unknown requirement", []string{"check-config", "--require", "wg"}, `invalid --require "wg": choose from`},
 		{"bad flannel backend, no node", []string{"server", "--config", empty, "-d", data, "--disable-agent", "--flannel-backend", "wireguard"}, `invalid --flannel-backend "wireguard"`},
 		{"short node certificates", []string{"server", "--config", empty, "-d", data, "--node-cert-validity", "1s"}, "invalid --node-cert-validity 1s"},
 		{"unknown add-on", []string{"server", "--config", empty, "-d", data, "--disable", "nonsense"}, `invalid --disable "nonsense": choose from coredns, local-storage, servicelb, metrics-server`},

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
@@ -14,34 +15,69 @@ import (
 )
 
 func checkConfigCommand() *ucli.Command {
+	o := &config.CheckConfigOptions{}
+	require := ucli.NewStringSlice()
 	return &ucli.Command{
-		Name:  "check-config",
-		Usage: "check that this host can run a kubox node, and say how to fix what is missing",
+		Name:         "check-config",
+		Usage:        "check that this host can run a kubox node, and say how to fix what is missing",
+		OnUsageError: usageError,
+		Flags: []ucli.Flag{
+			outputFlag(&o.Output),
+			&ucli.StringSliceFlag{Name: "require", Destination: require,
+				Usage: "an optional check whose ID this node depends on, e.g. wireguard or nftables: missing, it fails too (repeatable)"},
+		},
 		Action: func(c *ucli.Context) error {
-			failed := false
-			for _, r := range syssetup.Check() {
-				mark := "ok  "
-				if !r.OK {
-					mark = "MISS"
-					if r.Fatal {
-						mark = "FAIL"
-						failed = true
-					}
-				}
-				line := fmt.Sprintf("%s %s", mark, r.Name)
-				if r.Info != "" {
-					line += " (" + r.Info + ")"
-				}
-				if !r.OK {
-					line += "; fix: " + r.Fix
-				}
-				fmt.Fprintln(c.App.Writer, line)
+			o.Require = require.Value()
+			reqs := syssetup.Check()
+			if err := o.Validate(syssetup.IDs(reqs)); err != nil {
+				return err
 			}
+			reqs = syssetup.Require(reqs, o.Require)
+			failed := syssetup.Missing(reqs) != nil
+			if o.Output == "json" {
+				if err := writeJSON(c.App.Writer, checkReport{OK: !failed, Requirements: reqs}); err != nil {
+					return err
+				}
+				if failed {
+					return fmt.Errorf("this host cannot run a kubox node yet: fix the requirements with \"fatal\": true and \"ok\": false")
+				}
+				return nil
+			}
+			printRequirements(c.App.Writer, reqs)
 			if failed {
-				return fmt.Errorf("this host cannot run a kubox node yet; fix the FAIL lines above")
+				return fmt.Errorf("this host cannot run a kubox node yet: fix the FAIL lines above")
 			}
 			return nil
 		},
+	}
+}
+
+// checkReport is check-config's JSON: ok is false when a fatal requirement
+// is missing.
+type checkReport struct {
+	OK           bool                   `json:"ok"`
+	Requirements []syssetup.Requirement `json:"requirements"`
+}
+
+// printRequirements writes one line per requirement: ok, MISS (optional)
+// or FAIL, its name, what was found, and the fix of what is missing.
+func printRequirements(w io.Writer, reqs []syssetup.Requirement) {
+	for _, r := range reqs {
+		mark := "ok  "
+		if !r.OK {
+			mark = "MISS"
+			if r.Fatal {
+				mark = "FAIL"
+			}
+		}
+		line := fmt.Sprintf("%s %-16s %s", mark, r.ID, r.Name)
+		if r.Info != "" {
+			line += " (" + r.Info + ")"
+		}
+		if !r.OK {
+			line += "; fix: " + r.Fix
+		}
+		fmt.Fprintln(w, line)
 	}
 }
 

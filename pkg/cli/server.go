@@ -103,6 +103,8 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
+			&ucli.StringFlag{Name: "log-format", Value: config.LogFormatText, EnvVars: []string{"KUBOX_LOG_FORMAT"}, Destination: &o.LogFormat,
+				Usage: "text or json: how log lines are written; each names its component (json: time, level, component, msg)"},
 		}, append(s3Flags(&o.Snapshot.S3), nodeOpts...)...),
 		Action: func(c *ucli.Context) error {
 			files, err := configfile.Files(configFile, c.IsSet("config"))
@@ -120,7 +122,7 @@ func serverCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			log := logging.New(os.Stderr, cfg.Verbosity, cfg.Debug)
+			log := logging.NewFormat(os.Stderr, cfg.Verbosity, cfg.Debug, logging.Format(cfg.LogFormat))
 			log.InstallGlobal()
 			// Clients reconnect with renewed certificates well before the
 			// old ones expire.

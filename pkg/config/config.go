@@ -78,9 +78,11 @@ type ServerOptions struct {
 	SchedulerArgs  []string
 	Debug          bool
 	Verbosity      int
-	RunDir         string
-	Disable        []string
-	Snapshot       SnapshotOptions
+	// LogFormat is "text" (or "") or "json".
+	LogFormat string
+	RunDir    string
+	Disable   []string
+	Snapshot  SnapshotOptions
 	// SecretsEncryption turns on encryption of Secrets at rest with
 	// SecretsEncryptionProvider ("" means aescbc).
 	SecretsEncryption         bool
@@ -130,6 +132,8 @@ type Server struct {
 	ExtraArgs        ExtraArgs
 	Debug            bool
 	Verbosity        int
+	// LogFormat is LogFormatText or LogFormatJSON.
+	LogFormat string
 	// Disabled add-ons, by name.
 	Disabled map[string]bool
 	// FlannelBackend is the cluster's pod network backend, handed to
@@ -243,6 +247,23 @@ func (a Audit) validate() (Audit, error) {
 	return a, nil
 }
 
+// Log formats of --log-format: LogFormatText is the default.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// logFormat checks a --log-format value; "" is text.
+func logFormat(f string) (string, error) {
+	switch f {
+	case "":
+		return LogFormatText, nil
+	case LogFormatText, LogFormatJSON:
+		return f, nil
+	}
+	return "", fmt.Errorf("invalid --log-format %q: use text or json", f)
+}
+
 // DefaultSecretsEncryptionProvider encrypts Secrets unless
 // --secrets-encryption-provider says otherwise.
 const DefaultSecretsEncryptionProvider = "aescbc"
@@ -342,6 +363,9 @@ func (o ServerOptions) Server() (*Server, error) {
 		},
 	}
 	var err error
+	if s.LogFormat, err = logFormat(o.LogFormat); err != nil {
+		return nil, err
+	}
 	if s.Paths, err = dataPaths(o.DataDir, o.ConfigDir, o.RunDir); err != nil {
 		return nil, err
 	}

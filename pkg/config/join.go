@@ -60,7 +60,9 @@ type JoinOptions struct {
 	LBServerPort int
 	Debug        bool
 	Verbosity    int
-	Node         AgentOptions
+	// LogFormat is "text" (or "") or "json".
+	LogFormat string
+	Node      AgentOptions
 }
 
 // Join is the validated configuration of a node that joins a server. The
@@ -78,12 +80,18 @@ type Join struct {
 	LBAddress string
 	Debug     bool
 	Verbosity int
+	// LogFormat is LogFormatText or LogFormatJSON.
+	LogFormat string
 	Node      AgentOptions
 }
 
 // Join validates the options of `kubox agent`.
 func (o JoinOptions) Join() (*Join, error) {
 	j := &Join{ServerURL: o.ServerURL, Token: o.Token, Debug: o.Debug, Verbosity: o.Verbosity, Node: o.Node}
+	var err error
+	if j.LogFormat, err = logFormat(o.LogFormat); err != nil {
+		return nil, err
+	}
 	if o.ServerURL == "" {
 		return nil, errors.New("no server to join: give --server https://<server address>:6443 (or KUBOX_URL)")
 	}

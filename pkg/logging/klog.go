@@ -3,6 +3,7 @@ package logging
 import (
 	"flag"
 	"fmt"
+	stdlog "log"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,15 +14,19 @@ import (
 )
 
 // InstallGlobal routes the process-wide loggers of the embedded libraries
-// (klog for Kubernetes, logrus for kine) into l. klog and logrus are global by
-// their nature; this is the one place kubox touches them, and it is safe to
-// call again with the same settings (a second server in one process).
+// (klog for Kubernetes, logrus for kine, the standard library's log) into
+// l, so that their lines take l's format too. They are global by their
+// nature; this is the one place kubox touches them, and it is safe to call
+// again with the same settings (a second server in one process).
 func (l *Logger) InstallGlobal() {
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
 	_ = fs.Set("v", strconv.Itoa(l.out.verbosity))
 	_ = fs.Set("logtostderr", "false")
 	klog.SetLoggerWithOptions(logr.New(&klogSink{l: l}), klog.ContextualLogger(true))
+
+	stdlog.SetFlags(0) // l stamps the time
+	stdlog.SetOutput(l.Writer("stdlog"))
 
 	logrus.SetOutput(l.Writer("kine"))
 	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})

@@ -1,16 +1,30 @@
 // Package logging merges the logs of every component that runs inside a
 // kubox process into one stream, each line tagged with the component it came
-// from, at the verbosity the user chose.
+// from, at the verbosity the user chose, as text or as JSON lines.
 package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
 )
+
+// Format is how lines are written.
+type Format string
+
+const (
+	// Text lines: time, level, [component], message.
+	Text Format = "text"
+	// JSON lines: {"time", "level", "component", "msg"}, one object a line.
+	JSON Format = "json"
+)
+
+// timeLayout is UTC with milliseconds, in both formats.
+const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // Logger writes tagged lines to one writer. Copies made with For share the
 // writer and its lock, so lines never interleave.
@@ -24,15 +38,24 @@ type output struct {
 	w         io.Writer
 	verbosity int
 	debug     bool
+	format    Format
 }
 
-// New returns a logger for component "kubox". verbosity is klog's -v level;
-// debug raises it to at least 2 and turns on debug lines.
+// New returns a text logger for component "kubox". verbosity is klog's -v
+// level; debug raises it to at least 2 and turns on debug lines.
 func New(w io.Writer, verbosity int, debug bool) *Logger {
+	return NewFormat(w, verbosity, debug, Text)
+}
+
+// NewFormat is New writing lines in format (Text for anything but JSON).
+func NewFormat(w io.Writer, verbosity int, debug bool, format Format) *Logger {
 	if debug && verbosity < 2 {
 		verbosity = 2
 	}
-	return &Logger{out: &output{w: w, verbosity: verbosity, debug: debug}, component: "kubox"}
+	if format != JSON {
+		format = Text
+	}
+	return &Logger{out: &output{w: w, verbosity: verbosity, debug: debug, format: format}, component: "kubox"}
 }
 
 // For returns a logger tagged with another component name.
@@ -70,14 +93,32 @@ func (l *Logger) Debugf(format string, args ...any) {
 
 func (l *Logger) line(level, component, msg string) {
 	msg = strings.TrimRight(msg, "\n")
-	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	ts := time.Now().UTC().Format(timeLayout)
 	var b bytes.Buffer
-	for _, part := range strings.Split(msg, "\n") {
-		fmt.Fprintf(&b, "%s %-5s [%s] %s\n", ts, level, component, part)
+	if l.out.format == JSON {
+		jsonLine(&b, ts, level, component, msg)
+	} else {
+		// A message of several lines stays readable: each is tagged.
+		for _, part := range strings.Split(msg, "\n") {
+			fmt.Fprintf(&b, "%s %-5s [%s] %s\n", ts, level, component, part)
+		}
 	}
 	l.out.mu.Lock()
 	defer l.out.mu.Unlock()
 	_, _ = l.out.w.Write(b.Bytes())
+}
+
+// jsonLine writes one JSON object and a newline; a message of several
+// lines stays one object.
+func jsonLine(b *bytes.Buffer, ts, level, component, msg string) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false) // messages hold <, > and & often; they need no escaping here
+	_ = enc.Encode(struct {
+		Time      string `json:"time"`
+		Level     string `json:"level"`
+		Component string `json:"component"`
+		Msg       string `json:"msg"`
+	}{ts, level, component, msg})
 }
 
 // Writer returns an io.Writer whose every line becomes an info line tagged

@@ -2,8 +2,12 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	stdlog "log"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"k8s.io/klog/v2"
@@ -37,5 +41,44 @@ func TestTags(t *testing.T) {
 	}
 	if strings.Contains(out, "too verbose") {
 		t.Errorf("a -v 2 line passed at verbosity 1:\n%s", out)
+	}
+}
+
+// TestJSON: with the JSON format every library's lines are one JSON object
+// each, with time, level, component and msg; a message of several lines
+// stays one object.
+func TestJSON(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewFormat(&buf, 1, false, JSON)
+	l.InstallGlobal()
+	defer New(io.Discard, 0, false).InstallGlobal()
+	l.For("datastore").Warnf("two\nlines <a&b>")
+	klog.Background().WithName("scheduler").Info("scheduled", "pod", "a b")
+	logrus.Info("from kine")
+	stdlog.Print("from the standard library")
+	klog.Flush()
+	want := []map[string]string{
+		{"level": "warn", "component": "datastore", "msg": "two\nlines <a&b>"},
+		{"level": "info", "component": "scheduler", "msg": `scheduled pod="a b"`},
+		{"level": "info", "component": "kine", "msg": `msg="from kine"`},
+		{"level": "info", "component": "stdlog", "msg": "from the standard library"},
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, line := range lines {
+		var got map[string]string
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d is not JSON: %v: %s", i+1, err, line)
+		}
+		if _, err := time.Parse(time.RFC3339, got["time"]); err != nil || len(got) != 4 {
+			t.Errorf("line %d: want time, level, component and msg only: %s", i+1, line)
+		}
+		for k, v := range want[i] {
+			if got[k] != v {
+				t.Errorf("line %d: %s is %q, want %q", i+1, k, got[k], v)
+			}
+		}
 	}
 }

@@ -9,17 +9,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// Requirement is one thing a node needs.
+// Requirement is one thing a node needs or can use.
 type Requirement struct {
-	Name  string
-	OK    bool
-	Fatal bool   // the node cannot run pods without it
-	Info  string // what was found
-	Fix   string // the command or step that fixes it
+	ID    string `json:"id"` // short name, as --require takes it
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Fatal bool   `json:"fatal"`          // the node cannot run pods without it
+	Info  string `json:"info,omitempty"` // what was found, or what uses it
+	Fix   string `json:"fix,omitempty"`  // the command or step that fixes it
 }
 
 // capSysResource is CAP_SYS_RESOURCE's bit in the capability sets.
@@ -66,49 +68,55 @@ func Apply() error {
 	return nil
 }
 
-// Check reports every requirement of a node.
-func Check() []Requirement {
+// Check reports every requirement of a node on this host.
+func Check() []Requirement { return RealHost().Check() }
+
+// Check reports every requirement of a node: host tools, the kernel's
+// features, cgroup controllers and privileges.
+func (h Host) Check() []Requirement {
 	var r []Requirement
-	for _, tool := range []struct{ name, pkg string }{{"iptables", "iptables"}, {"ip6tables", "iptables"}, {"iptables-save", "iptables"}, {"iptables-restore", "iptables"}} {
-		p, err := exec.LookPath(tool.name)
-		r = append(r, Requirement{Name: tool.name + " on PATH", OK: err == nil, Fatal: true, Info: p,
-			Fix: "apt-get install " + tool.pkg + " (or your distribution's package)"})
+	for _, tool := range []string{"iptables", "ip6tables", "iptables-save", "iptables-restore"} {
+		p, err := exec.LookPath(tool)
+		r = append(r, Requirement{ID: tool, Name: tool + " on PATH", OK: err == nil, Fatal: true, Info: p,
+			Fix: "apt-get install iptables (or your distribution's package)"})
 	}
-	_, nftErr := exec.LookPath("nft")
-	r = append(r, Requirement{Name: "nft on PATH (only for --kube-proxy-arg proxy-mode=nftables)", OK: nftErr == nil,
-		Info: "optional", Fix: "apt-get install nftables"})
-	fs, _ := os.ReadFile("/proc/filesystems")
-	r = append(r, Requirement{Name: "overlay filesystem", OK: strings.Contains(string(fs), "\toverlay\n"), Fatal: true,
-		Fix: "modprobe overlay (kernel config OVERLAY_FS)"})
-	_, bridgeErr := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
-	r = append(r, Requirement{Name: "bridge netfilter (br_netfilter)", OK: bridgeErr == nil, Fatal: true,
-		Fix: "modprobe br_netfilter (kernel config BRIDGE_NETFILTER)"})
-	_, tunErr := os.Stat("/sys/module/vxlan")
-	vx := tunErr == nil
-	if !vx {
-		vx = exec.Command("modprobe", "-n", "vxlan").Run() == nil
+	nft, nftErr := exec.LookPath("nft")
+	r = append(r, Requirement{ID: "nft", Name: "nft on PATH", OK: nftErr == nil,
+		Info: strings.TrimPrefix(nft+"; optional: --kube-proxy-arg proxy-mode=nftables", "; "), Fix: "apt-get install nftables"})
+	r = append(r, h.checkKernelConfig())
+	for _, f := range kernelFeatures() {
+		r = append(r, h.checkFeature(f))
 	}
-	r = append(r, Requirement{Name: "vxlan (flannel's default backend)", OK: vx,
-		Info: "needed for multi-node vxlan; --flannel-backend host-gw works without it", Fix: "modprobe vxlan (kernel config VXLAN)"})
-	memOK := false
-	if data, err := os.ReadFile("/proc/cgroups"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 4 && f[0] == "memory" && f[3] == "1" {
-				memOK = true
-			}
+	r = append(r, h.checkCgroups()...)
+	r = append(r, Requirement{ID: "cap_sys_resource", Name: "CAP_SYS_RESOURCE", OK: HasCapSysResource(),
+		Info: "without it kubox clamps pods' oom_score_adj (as in containers)", Fix: "run kubox with all capabilities"})
+	r = append(r, Requirement{ID: "root", Name: "running as root", OK: os.Geteuid() == 0, Fatal: true, Fix: "run kubox as root (sudo)"})
+	for i := range r {
+		if r[i].OK {
+			r[i].Fix = "" // nothing to fix
 		}
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		c, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
-		memOK = strings.Contains(string(c), "memory")
-	}
-	r = append(r, Requirement{Name: "memory cgroup controller", OK: memOK, Fatal: true,
-		Fix: "boot with cgroup_enable=memory (and swapaccount=1)"})
-	r = append(r, Requirement{Name: "CAP_SYS_RESOURCE", OK: HasCapSysResource(),
-		Info: "without it kubox clamps pods' oom_score_adj (as in containers)", Fix: "run kubox with all capabilities"})
-	r = append(r, Requirement{Name: "running as root", OK: os.Geteuid() == 0, Fatal: true, Fix: "run kubox as root (sudo)"})
 	return r
+}
+
+// Require makes the requirements whose IDs are named fatal: an optional
+// feature the user depends on.
+func Require(reqs []Requirement, ids []string) []Requirement {
+	for i := range reqs {
+		if slices.Contains(ids, reqs[i].ID) {
+			reqs[i].Fatal = true
+		}
+	}
+	return reqs
+}
+
+// IDs are the requirements' IDs, in order.
+func IDs(reqs []Requirement) []string {
+	ids := make([]string, len(reqs))
+	for i, q := range reqs {
+		ids[i] = q.ID
+	}
+	return ids
 }
 
 // Missing returns the first fatal unmet requirement as an error, or nil.

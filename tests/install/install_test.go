@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -106,21 +107,22 @@ func serveRelease(t *testing.T, corrupt bool) *httptest.Server {
 // layout is where one install puts things: every directory the installer
 // can be pointed at, inside one temp dir.
 type layout struct {
-	Root, Bin, Systemd, OpenRC, Config, Data, Run, Tmp string
+	Root, Bin, Systemd, OpenRC, Completion, Config, Data, Run, Tmp string
 }
 
 func newLayout(t *testing.T) layout {
 	t.Helper()
 	root := t.TempDir()
 	l := layout{
-		Root:    root,
-		Bin:     filepath.Join(root, "bin"),
-		Systemd: filepath.Join(root, "systemd"),
-		OpenRC:  filepath.Join(root, "init.d"),
-		Config:  filepath.Join(root, "etc-kubox"),
-		Data:    filepath.Join(root, "data"),
-		Run:     filepath.Join(root, "run"),
-		Tmp:     filepath.Join(root, "tmp"),
+		Root:       root,
+		Bin:        filepath.Join(root, "bin"),
+		Systemd:    filepath.Join(root, "systemd"),
+		OpenRC:     filepath.Join(root, "init.d"),
+		Completion: filepath.Join(root, "bash-completion"),
+		Config:     filepath.Join(root, "etc-kubox"),
+		Data:       filepath.Join(root, "data"),
+		Run:        filepath.Join(root, "run"),
+		Tmp:        filepath.Join(root, "tmp"),
 	}
 	for _, d := range []string{l.Bin, l.Tmp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -139,6 +141,7 @@ func (l layout) env(path, init string, extra ...string) []string {
 		"INSTALL_KUBOX_BIN_DIR=" + l.Bin,
 		"INSTALL_KUBOX_SYSTEMD_DIR=" + l.Systemd,
 		"INSTALL_KUBOX_OPENRC_DIR=" + l.OpenRC,
+		"INSTALL_KUBOX_BASH_COMPLETION_DIR=" + l.Completion,
 		"INSTALL_KUBOX_CONFIG_DIR=" + l.Config,
 		"INSTALL_KUBOX_INIT=" + init,
 		"INSTALL_KUBOX_SKIP_ENABLE=true",
@@ -421,7 +424,7 @@ func hostListing(t *testing.T, l layout) []string {
 			add("file %s", p)
 		}
 	}
-	for _, d := range []string{l.Systemd, l.OpenRC} {
+	for _, d := range []string{l.Systemd, l.OpenRC, l.Completion} {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "kubox") {
@@ -918,10 +921,19 @@ func TestAirGap(t *testing.T) {
 		t.Errorf("with INSTALL_KUBOX_SYMLINK=force kubectl links to %q, want %s", got, kubox)
 	}
 	uninstall, _ := os.ReadFile(filepath.Join(l.Bin, "kubox-uninstall.sh"))
-	for _, want := range []string{"DATA_DIR=" + l.Data, "CONFIG_DIR=" + l.Config, "SERVICE_FILE=" + script, "LOG_FILE=/var/log/kubox.log"} {
+	for _, want := range []string{"DATA_DIR=" + l.Data, "CONFIG_DIR=" + l.Config, "SERVICE_FILE=" + script} {
 		if !bytes.Contains(uninstall, []byte(want)) && !bytes.Contains(uninstall, []byte(strings.Replace(want, "=", "='", 1)+"'")) {
 			t.Errorf("kubox-uninstall.sh does not record %s", want)
 		}
+	}
+	recorded := manifest(t, l, "kubox")
+	for _, want := range []string{"file " + script, "file " + filepath.Join(l.Config, "kubox.env"), "dir " + l.Data, "link " + filepath.Join(l.Bin, "kubectl")} {
+		if !slices.Contains(recorded, want) {
+			t.Errorf("the manifest lacks %q:\n%s", want, strings.Join(recorded, "\n"))
+		}
+	}
+	if _, err := os.Stat("/var/log/kubox.log"); err != nil && !slices.Contains(recorded, "file /var/log/kubox.log") {
+		t.Errorf("the manifest lacks the openrc service's log, /var/log/kubox.log")
 	}
 }
 

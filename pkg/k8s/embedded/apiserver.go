@@ -55,6 +55,7 @@ func NewAPIServer(cfg APIServerConfig) (component.Component, error) {
 	encryptioncontroller.EncryptionConfigFileChangePollDuration = 10 * time.Second
 	// kubox's loopback clients need not log the apiserver's own warnings.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	routeEtcdClientLog()
 
 	readyClient, err := adminClient(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
