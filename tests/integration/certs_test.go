@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/tls"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,13 +26,17 @@ func servingSerial(t *testing.T, port int) string {
 // its node keep working for twice that: kubectl with the admin kubeconfig,
 // the node Ready, a pod running without a restart, the controllers and the
 // scheduler acting, logs through the kubelet; the API's serving
-// certificate is a new one.
+// certificate is a new one. KUBOX_TEST_CERT_VALIDITY and
+// KUBOX_TEST_CERT_RUN set other durations (make test keeps these, for
+// its running time).
 func TestCertRotation(t *testing.T) {
-	s := startNodeWithKeeper(t, "--cert-validity", "2m", "--node-cert-validity", "2m")
+	validity, runFor := envDuration(t, "KUBOX_TEST_CERT_VALIDITY", 2*time.Minute), envDuration(t, "KUBOX_TEST_CERT_RUN", 4*time.Minute)
+	t.Logf("certificates valid for %s, checked for %s", validity, runFor)
+	s := startNodeWithKeeper(t, "--cert-validity", validity.String(), "--node-cert-validity", validity.String())
 	first := servingSerial(t, s.Port)
-	expiryLeft(t, s, "serving-kube-apiserver")
+	expiryLeft(t, s, "serving-kube-apiserver", validity)
 	started := time.Now()
-	for time.Since(started) < 4*time.Minute {
+	for time.Since(started) < runFor {
 		// Each kubectl reads the admin kubeconfig afresh, as a user's does.
 		var out string
 		var err error
@@ -53,8 +58,8 @@ func TestCertRotation(t *testing.T) {
 		t.Error("the API's serving certificate was not replaced")
 	}
 	// The metric follows the renewals: had the certificate not been
-	// replaced, it would have expired two minutes ago.
-	expiryLeft(t, s, "serving-kube-apiserver")
+	// replaced, it would have expired by now.
+	expiryLeft(t, s, "serving-kube-apiserver", validity)
 	if n := s.MustKubectl("get", "pod", "keeper", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); n != "0" {
 		t.Errorf("pod keeper restarted %s times", n)
 	}
@@ -85,15 +90,28 @@ func TestCertRotation(t *testing.T) {
 }
 
 // expiryLeft checks that the API server's /metrics reports the certificate
-// name with a positive time left, at most two minutes.
-func expiryLeft(t *testing.T, s *server, name string) {
+// name with a positive time left, at most validity.
+func expiryLeft(t *testing.T, s *server, name string, validity time.Duration) {
 	t.Helper()
 	out := s.MustKubectl("get", "--raw", "/metrics")
 	m := regexp.MustCompile(`(?m)^kubox_certificate_expiry_seconds\{[^}]*name="` + regexp.QuoteMeta(name) + `"[^}]*\} (\S+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no kubox_certificate_expiry_seconds for %s in /metrics", name)
 	}
-	if v, err := strconv.ParseFloat(m[1], 64); err != nil || v <= 0 || v > 120 {
-		t.Errorf("kubox_certificate_expiry_seconds{name=%q} = %s, want 0 < v <= 120", name, m[1])
+	if v, err := strconv.ParseFloat(m[1], 64); err != nil || v <= 0 || v > validity.Seconds() {
+		t.Errorf("kubox_certificate_expiry_seconds{name=%q} = %s, want 0 < v <= %.0f", name, m[1], validity.Seconds())
 	}
+}
+
+// envDuration is the duration in the environment variable name, or def.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return d
 }
