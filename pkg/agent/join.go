@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,13 +59,7 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	servers := []string{j.ServerAddress}
-	for _, s := range cluster.ServerURLs {
-		if su, err := url.Parse(s); err == nil && su.Host != "" {
-			servers = append(servers, config.ServerAddress(su))
-		}
-	}
-	lb.SetServers(servers)
+	lb.SetServers(append([]string{j.ServerAddress}, addresses(cluster.ServerURLs, j.ServerAddress)...))
 	node, err := j.Agent(cluster)
 	if err != nil {
 		return err
@@ -77,7 +70,10 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 		RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
 	host, rest := Components(node, j.Paths, creds, log)
 	comps := append(append(host, rest...),
-		&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log})
+		&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log},
+		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {
+			return followServers(ctx, lb, creds.Kubeconfig, j.ServerAddress, log.For("api-lb"))
+		}}})
 	return (&component.Runner{Log: log}).Run(ctx, comps...)
 }
 

@@ -80,6 +80,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			killallCommand(),
 			tokenCommand(),
 			snapshotCommand(),
+			etcdCommand(),
 			certificateCommand(),
 			secretsEncryptCommand(),
 			completionCommand(),

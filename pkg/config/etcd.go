@@ -37,6 +37,9 @@ type EmbeddedEtcd struct {
 	// Join is the server a new member joins (--server), nil for the first
 	// member or one that joined before.
 	Join *ServerJoin
+	// MigrateFrom is the SQLite database (kine's) whose state the member
+	// takes on its first start: --cluster-init on a one-server cluster.
+	MigrateFrom string
 }
 
 // ServerJoin is how a new server joins a cluster: the URL of one of its
@@ -108,10 +111,16 @@ func embeddedEtcd(o ServerOptions, p paths.Paths, advertise net.IP) (*Datastore,
 			return nil, fmt.Errorf("%s runs an embedded etcd: drop --datastore-endpoint, or drop %s to use that datastore", flag, flag)
 		}
 		return nil, fmt.Errorf("--data-dir %s holds an embedded etcd member: start without --datastore-endpoint, or use another --data-dir", p.DataDir)
-	case !has:
-		if _, err := os.Stat(p.SQLiteFile); err == nil {
-			return nil, fmt.Errorf("%s on a server whose state is in SQLite (%s): kubox does not move it into etcd; take a snapshot, start on a new --data-dir with %s, and apply your objects again", flag, p.SQLiteFile, flag)
+	case o.ClusterInit && has:
+		if from, err := os.ReadFile(p.EtcdJoined); err == nil {
+			return nil, fmt.Errorf("--cluster-init on a server that joined the cluster of %s: it is a member of that cluster already; drop --cluster-init (a restart needs neither --cluster-init nor --server)", strings.TrimSpace(string(from)))
 		}
+	}
+	// A server whose state is in SQLite moves it into its new member; one
+	// that joins another cluster would lose it.
+	_, sqliteErr := os.Stat(p.SQLiteFile)
+	if sqliteErr == nil && joining && !has {
+		return nil, fmt.Errorf("--server on a server whose state is in SQLite (%s): joining would drop it; start on a new --data-dir, or take that state into a cluster of its own with --cluster-init", p.SQLiteFile)
 	}
 	host, err := NodeName("")
 	if err != nil {
@@ -122,6 +131,9 @@ func embeddedEtcd(o ServerOptions, p paths.Paths, advertise net.IP) (*Datastore,
 	sum := sha256.Sum256([]byte(advertise.String()))
 	e := &EmbeddedEtcd{Name: host + "-" + hex.EncodeToString(sum[:4]), DataDir: p.EtcdDir, TLSDir: p.EtcdTLSDir, AdvertiseIP: advertise,
 		ClientPort: EtcdClientPort, PeerPort: EtcdPeerPort}
+	if sqliteErr == nil {
+		e.MigrateFrom = p.SQLiteFile
+	}
 	if joining && !has {
 		if e.Join, err = serverJoin(o); err != nil {
 			return nil, err

@@ -9,7 +9,8 @@ import (
 
 // TestEmbeddedEtcd: --cluster-init makes the datastore an etcd member in
 // the data dir, which later starts keep without the flag; it is refused
-// beside an external datastore or over an SQLite state.
+// beside an external datastore. Over an SQLite state it takes that state in;
+// joining another cluster over one is refused.
 func TestEmbeddedEtcd(t *testing.T) {
 	o := defaults()
 	o.DataDir = t.TempDir()
@@ -62,8 +63,12 @@ func TestEmbeddedEtcd(t *testing.T) {
 	if err := os.WriteFile(sqlite, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "does not move it into etcd") {
-		t.Errorf("--cluster-init over SQLite state: %v", err)
+	if s, err := o.Server(); err != nil || s.Datastore.Etcd == nil || s.Datastore.Etcd.MigrateFrom != sqlite {
+		t.Errorf("--cluster-init over SQLite state: want it moved into etcd, got %+v, %v", s, err)
+	}
+	o.ClusterInit, o.ServerURL, o.Token = false, "https://10.0.0.1:6443", "K10abc::secret"
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "joining would drop it") {
+		t.Errorf("--server over SQLite state: %v", err)
 	}
 }
 
@@ -100,5 +105,17 @@ func TestServerJoinOptions(t *testing.T) {
 	o.Token = ""
 	if s, err = o.Server(); err != nil || s.Datastore.Etcd == nil || s.Datastore.Etcd.Join != nil {
 		t.Fatalf("a member that joined before: %+v, %v", s.Datastore.Etcd, err)
+	}
+	// --cluster-init on a member that joined is refused; on the first
+	// member it is what it always was.
+	o.ServerURL, o.ClusterInit = "", true
+	if _, err := o.Server(); err != nil {
+		t.Errorf("--cluster-init on a member that did not join: %v", err)
+	}
+	if err := os.WriteFile(s.Paths.EtcdJoined, []byte("https://10.0.0.1:6443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Server(); err == nil || !strings.Contains(err.Error(), "joined the cluster of https://10.0.0.1:6443") || !strings.Contains(err.Error(), "drop --cluster-init") {
+		t.Errorf("--cluster-init on a member that joined: %v", err)
 	}
 }

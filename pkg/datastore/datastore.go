@@ -45,12 +45,15 @@ type Datastore struct {
 	// JoinPeers are the client URLs of an existing cluster's members, for
 	// an embedded member that joins it (its first start with --server).
 	JoinPeers []string
+	// Log receives what the datastore does that takes a while; nil for none.
+	Log interface{ Infof(string, ...any) }
 
 	mu       sync.Mutex
 	endpoint Endpoint
 	cancel   context.CancelFunc
 	wg       *sync.WaitGroup
 	embedded *embed.Etcd
+	stopping bool // Stop was called: the member's end is expected
 }
 
 // New returns the datastore component for cfg.
@@ -184,6 +187,7 @@ func (d *Datastore) Ready(ctx context.Context) error { return nil }
 func (d *Datastore) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	cancel, wg, e := d.cancel, d.wg, d.embedded
+	d.stopping = true
 	d.mu.Unlock()
 	if e != nil {
 		e.Close()
@@ -268,6 +272,12 @@ func redact(endpoints string) string {
 
 // nopZap silences the etcd client's own logger; kubox reports its errors.
 func nopZap() *zap.Logger { return zap.NewNop() }
+
+func (d *Datastore) logf(format string, args ...any) {
+	if d.Log != nil {
+		d.Log.Infof(format, args...)
+	}
+}
 
 // compactInterval is the configured kine compaction period, or the default.
 func (d *Datastore) compactInterval() time.Duration {

@@ -11,11 +11,15 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/kubox-io/kubox/pkg/atomicfile"
 	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/etcdmember"
 	"github.com/kubox-io/kubox/pkg/pki"
 )
 
@@ -46,19 +50,18 @@ func (d *Datastore) startEmbedded(ctx context.Context, fail func(error)) error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("cannot create %s: %w; check that --data-dir is writable", m.DataDir, err)
 	}
-	var promote func(context.Context) error
-	if len(d.JoinPeers) > 0 && !config.HasEmbeddedEtcd(d.paths) {
-		cli, err := d.peersClient(files)
+	joining := len(d.JoinPeers) > 0 && !config.HasEmbeddedEtcd(d.paths)
+	if joining {
+		cli, err := etcdmember.Client(files, d.JoinPeers, d.ReachTimeout)
 		if err != nil {
 			return err
 		}
-		defer cli.Close()
-		initial, id, err := addLearner(ctx, cli, m.Name, m.PeerURL())
+		initial, err := addLearner(ctx, cli, m.Name, m.PeerURL(), d.logf)
+		cli.Close()
 		if err != nil {
 			return err
 		}
 		cfg.InitialCluster, cfg.ClusterState = initial, embed.ClusterStateFlagExisting
-		promote = func(ctx context.Context) error { return promoteLearner(ctx, cli, id) }
 	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -66,22 +69,55 @@ func (d *Datastore) startEmbedded(ctx context.Context, fail func(error)) error {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
+	case <-e.Server.StopNotify():
+		err := d.stoppedByCluster(e)
 		e.Close()
-		return explainEtcd(err, m.ClientPort, m.PeerPort)
+		return err
+	case err := <-e.Err():
+		err = d.failure(e, err)
+		e.Close()
+		return err
 	case <-ctx.Done():
 		e.Close()
 		return ctx.Err()
 	}
-	if promote != nil {
-		if err := promote(ctx); err != nil {
+	// A learner (just joined, or stopped before it was promoted) becomes a
+	// voting member once it has caught up.
+	if e.Server.IsLearner() {
+		if err := d.promote(ctx, e, files); err != nil {
+			e.Close()
+			return err
+		}
+	}
+	if joining {
+		from := d.paths.DataDir
+		if m.Join != nil {
+			from = m.Join.URL
+		}
+		if err := atomicfile.Write(d.paths.EtcdJoined, []byte(from+"\n"), 0o600); err != nil {
+			e.Close()
+			return err
+		}
+	}
+	if m.MigrateFrom != "" {
+		if err := d.migrate(ctx, files); err != nil {
 			e.Close()
 			return err
 		}
 	}
 	go func() {
-		if err, ok := <-e.Err(); ok && err != nil {
-			fail(fmt.Errorf("embedded etcd: %w", err))
+		select {
+		case err, ok := <-e.Err():
+			if ok && err != nil {
+				fail(d.failure(e, err))
+			}
+		case <-e.Server.StopNotify():
+			d.mu.Lock()
+			stopping := d.stopping
+			d.mu.Unlock()
+			if !stopping {
+				fail(d.stoppedByCluster(e))
+			}
 		}
 	}()
 	d.mu.Lock()
@@ -93,6 +129,68 @@ func (d *Datastore) startEmbedded(ctx context.Context, fail func(error)) error {
 	return nil
 }
 
+// migrate moves the SQLite state of a server started with --cluster-init
+// into its new member, before the API server starts.
+func (d *Datastore) migrate(ctx context.Context, files pki.Etcd) error {
+	m := d.cfg.Etcd
+	cli, err := etcdmember.Client(files, []string{m.ClientURL()}, d.ReachTimeout)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	d.logf("moving the cluster's state from SQLite (%s) into etcd", m.MigrateFrom)
+	keys, keptAs, err := migrateSQLite(ctx, m.MigrateFrom, cli, time.Now())
+	if err != nil {
+		return fmt.Errorf("cannot move the SQLite state into etcd: %w; the SQLite file is untouched; fix that and start again, the move is repeated", err)
+	}
+	d.logf("moved %d keys from SQLite into etcd; the SQLite database is kept as %s", keys, keptAs)
+	return nil
+}
+
+// failure explains an error the member's servers reported: one that comes
+// with the member stopping by itself is explained by why it stopped.
+func (d *Datastore) failure(e *embed.Etcd, err error) error {
+	select {
+	case <-e.Server.StopNotify():
+		d.mu.Lock()
+		stopping := d.stopping
+		d.mu.Unlock()
+		if !stopping {
+			return d.stoppedByCluster(e)
+		}
+	case <-time.After(2 * time.Second):
+	}
+	return explainEtcd(err, d.cfg.Etcd.ClientPort, d.cfg.Etcd.PeerPort)
+}
+
+// stoppedByCluster explains a member that stopped while the server did not
+// ask it to: mostly, its peers removed it (its node was deleted), which it
+// may learn only from them.
+func (d *Datastore) stoppedByCluster(e *embed.Etcd) error {
+	self := e.Server.MemberID()
+	removed := e.Server.IsIDRemoved(uint64(self))
+	if !removed {
+		var peers []string
+		for _, m := range e.Server.Cluster().Members() {
+			if m.ID != self {
+				peers = append(peers, m.ClientURLs...)
+			}
+		}
+		if cli, err := etcdmember.Client(pki.EtcdFiles(d.cfg.Etcd.TLSDir), peers, 5*time.Second); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if list, err := cli.MemberList(ctx); err == nil {
+				removed = !slices.ContainsFunc(list.Members, func(m *etcdserverpb.Member) bool { return types.ID(m.ID) == self })
+			}
+			cancel()
+			cli.Close()
+		}
+	}
+	if removed {
+		return fmt.Errorf("this server's etcd member was removed from the cluster (its node was deleted): to join again, move %s aside and start with --server <a server of the cluster> --token <its server token>", d.cfg.Etcd.DataDir)
+	}
+	return errors.New("the embedded etcd member stopped by itself; check the disk and the other servers")
+}
+
 // explainEtcd turns the member's start errors a user can fix into one line
 // that says how.
 func explainEtcd(err error, clientPort, peerPort int) error {
@@ -102,60 +200,93 @@ func explainEtcd(err error, clientPort, peerPort int) error {
 	return fmt.Errorf("embedded etcd: %w", err)
 }
 
-// peersClient reaches the members a new member joins, as the etcd client
-// this server's certificates make it.
-func (d *Datastore) peersClient(files pki.Etcd) (*clientv3.Client, error) {
-	tlsCfg, err := (transport.TLSInfo{CertFile: files.ClientCert, KeyFile: files.ClientKey, TrustedCAFile: files.CA}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the etcd client certificate: %w", err)
-	}
-	return clientv3.New(clientv3.Config{Endpoints: d.JoinPeers, DialTimeout: d.ReachTimeout, TLS: tlsCfg, Logger: nopZap()})
-}
-
 // addLearner adds the member at peerURL to the cluster as a learner (it
 // votes only once it has caught up) and returns the initial-cluster value
-// it starts with and its ID. A learner left by an earlier attempt that
-// never started is removed first.
-func addLearner(ctx context.Context, cli *clientv3.Client, name, peerURL string) (string, uint64, error) {
-	list, err := cli.MemberList(ctx)
-	if err != nil {
-		return "", 0, fmt.Errorf("cannot reach the cluster's etcd at %s: %w", strings.Join(cli.Endpoints(), ","), err)
-	}
-	for _, m := range list.Members {
-		if slices.Contains(m.PeerURLs, peerURL) {
-			if m.Name != "" {
-				return "", 0, fmt.Errorf("the cluster has a member %s at %s already: remove it (kubectl delete node) or use another address", m.Name, peerURL)
+// it starts with. A member at peerURL that never started (an earlier
+// attempt's) is taken as this one. etcd takes one new member at a time:
+// servers started together join in turn.
+func addLearner(ctx context.Context, cli *clientv3.Client, name, peerURL string, logf func(string, ...any)) (string, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		list, err := cli.MemberList(lctx)
+		cancel()
+		if err == nil {
+			for _, m := range list.Members {
+				if !slices.Contains(m.PeerURLs, peerURL) {
+					continue
+				}
+				if m.Name != "" {
+					return "", fmt.Errorf("the cluster has a member %s at %s already: remove it (kubectl delete node) or use another address", m.Name, peerURL)
+				}
+				return initialCluster(list.Members, m.ID, name), nil
 			}
-			if _, err := cli.MemberRemove(ctx, m.ID); err != nil {
-				return "", 0, fmt.Errorf("cannot remove the member an earlier join left at %s: %w", peerURL, err)
+			actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			var added *clientv3.MemberAddResponse
+			added, err = cli.MemberAddAsLearner(actx, []string{peerURL})
+			cancel()
+			if err == nil {
+				return initialCluster(added.Members, added.Member.ID, name), nil
 			}
 		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("cannot add this server to the cluster's etcd at %s: %w", strings.Join(cli.Endpoints(), ","), err)
+		}
+		logf("waiting to join the cluster's etcd (%v): another server may be joining; retrying", err)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
-	added, err := cli.MemberAddAsLearner(ctx, []string{peerURL})
-	if err != nil {
-		return "", 0, fmt.Errorf("cannot add this server to the cluster's etcd: %w", err)
-	}
+}
+
+// initialCluster is etcd's initial-cluster value for members, the one with
+// id (not started yet, so nameless) called name.
+func initialCluster(members []*etcdserverpb.Member, id uint64, name string) string {
 	var initial []string
-	for _, m := range added.Members {
+	for _, m := range members {
 		n := m.Name
-		if m.ID == added.Member.ID {
+		if m.ID == id {
 			n = name
 		}
 		for _, u := range m.PeerURLs {
 			initial = append(initial, n+"="+u)
 		}
 	}
-	return strings.Join(initial, ","), added.Member.ID, nil
+	return strings.Join(initial, ",")
 }
 
-// promoteLearner makes the learner a voting member once it has caught up
-// with the leader, which etcd checks; until then it retries.
-func promoteLearner(ctx context.Context, cli *clientv3.Client, id uint64) error {
+// promote makes this learner a voting member once it has caught up with
+// the leader, which etcd checks; until then it retries. It asks the other
+// members, since a learner serves no cluster changes.
+func (d *Datastore) promote(ctx context.Context, e *embed.Etcd, files pki.Etcd) error {
+	self := e.Server.MemberID()
+	var peers []string
+	for _, m := range e.Server.Cluster().Members() {
+		if m.ID != self {
+			peers = append(peers, m.ClientURLs...)
+		}
+	}
+	cli, err := etcdmember.Client(files, peers, d.ReachTimeout)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		_, err := cli.MemberPromote(ctx, id)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := cli.MemberPromote(pctx, uint64(self))
+		cancel()
 		if err == nil {
+			d.logf("this server's etcd member %s votes now", e.Config().Name)
 			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("this server's etcd member did not catch up with the cluster within 2 minutes: %w", err)

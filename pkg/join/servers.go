@@ -16,6 +16,7 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // serverPath: POST with the server token's secret (never a bootstrap or
@@ -87,6 +88,9 @@ func JoinServer(ctx context.Context, serverURL, token string, timeout time.Durat
 	if err != nil {
 		return nil, err
 	}
+	if err := checkClock(resp.Header.Get("Date"), time.Now(), base); err != nil {
+		return nil, err
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:
@@ -102,21 +106,37 @@ func JoinServer(ctx context.Context, serverURL, token string, timeout time.Durat
 }
 
 // apiServers are the API's addresses a node's balancer spreads over: this
-// server's, and every server the kubernetes Service's endpoints name (each
-// API server of the cluster keeps its own there).
+// server's, and every server the kubernetes Service's endpoints name.
 func (s *Server) apiServers(ctx context.Context) []string {
 	urls := append([]string{}, s.cfg.Cluster.ServerURLs...)
-	list, err := s.cfg.Client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx,
+	listed, _ := APIServerURLs(ctx, s.cfg.Client) // on error, this server's own address serves
+	for _, u := range listed {
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// APIServerURLs lists the cluster's API servers: the endpoints of the
+// kubernetes Service, where each API server keeps its own address while it
+// runs.
+func APIServerURLs(ctx context.Context, client kubernetes.Interface) ([]string, error) {
+	list, err := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx,
 		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
 	if err != nil {
-		return urls // this server's own address serves
+		return nil, err
 	}
+	var urls []string
 	for _, sl := range list.Items {
 		for _, p := range sl.Ports {
 			if p.Port == nil {
 				continue
 			}
 			for _, ep := range sl.Endpoints {
+				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+					continue
+				}
 				for _, a := range ep.Addresses {
 					u := "https://" + net.JoinHostPort(a, strconv.Itoa(int(*p.Port)))
 					if !slices.Contains(urls, u) {
@@ -126,5 +146,28 @@ func (s *Server) apiServers(ctx context.Context) []string {
 			}
 		}
 	}
-	return urls
+	return urls, nil
+}
+
+// MaxClockSkew is how far a joining server's clock may be from the
+// cluster's: etcd's leases and every certificate's validity assume clocks
+// that agree to within seconds.
+const MaxClockSkew = 10 * time.Second
+
+// checkClock refuses a join when this machine's clock (now) and the
+// server's (its Date header) differ by more than MaxClockSkew.
+func checkClock(date string, now time.Time, server string) error {
+	theirs, err := http.ParseTime(date)
+	if err != nil {
+		return nil // no Date header: nothing to compare
+	}
+	skew := now.Sub(theirs).Round(time.Second)
+	if skew.Abs() <= MaxClockSkew {
+		return nil
+	}
+	way := "ahead of"
+	if skew < 0 {
+		way = "behind"
+	}
+	return fmt.Errorf("this machine's clock is %s %s %s's: servers of a cluster need clocks within %s of each other; sync them (NTP, chrony or systemd-timesyncd) and start again", skew.Abs(), way, server, MaxClockSkew)
 }

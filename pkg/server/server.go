@@ -259,7 +259,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 		}
 	}
 	ds := datastore.New(cfg.Datastore, p)
-	ds.JoinPeers = s.etcdPeers
+	ds.JoinPeers, ds.Log = s.etcdPeers, log.For("datastore")
 	in := func() args.Inputs {
 		ep := ds.Endpoint()
 		return args.Inputs{
@@ -321,6 +321,14 @@ func (s *Server) prepare(log *logging.Logger) error {
 	s.comps = append(s.comps, comps...)
 	s.comps = append(s.comps, &component.Restart{Log: log, Inner: &component.Func{ComponentName: "certificates",
 		Run: func(ctx context.Context) error { return s.renewCertificates(ctx, log.For("certificates")) }}})
+	if cfg.NodeName != "" {
+		s.comps = append(s.comps, &component.Restart{Log: log, Inner: &component.Func{ComponentName: "node-roles",
+			Run: func(ctx context.Context) error { return s.markNode(ctx, log.For("node-roles")) }}})
+	}
+	if cfg.Datastore.Etcd != nil {
+		s.comps = append(s.comps, &component.Restart{Log: log, Inner: &component.Func{ComponentName: "etcd-members",
+			Run: func(ctx context.Context) error { return s.etcdMembers(ctx, log.For("etcd-members")) }}})
+	}
 	if sched := s.scheduledSnapshots(log); sched != nil {
 		s.comps = append(s.comps, sched)
 	}

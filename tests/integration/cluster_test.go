@@ -55,17 +55,9 @@ spec:
 // Tokens that do not fit, and a second machine claiming a node's name, are
 // refused. A server restart leaves the agent's pods alone; an agent cut off
 // goes NotReady, its pods move, and it comes back; a deleted node registers
-// again when its agent restarts.
-func TestCluster(t *testing.T) { testCluster(t, "vxlan", true) }
-
-// TestClusterHostGW: the same cluster with flannel's host-gw backend
-// (plain routes between nodes on one L2 network), traffic checks only.
-func TestClusterHostGW(t *testing.T) { testCluster(t, "host-gw", false) }
-
-// testCluster runs a server and an agent with the given flannel backend;
-// full adds the refusals, the server restart, the cut link and the node
-// deletion.
-func testCluster(t *testing.T, backend string, full bool) {
+// again when its agent restarts. (TestHA covers the host-gw backend and
+// node certificates renewed while the agent runs.)
+func TestCluster(t *testing.T) {
 	images := testImages(t)
 	testenv.LockNodes(t)
 	net := newTestNet(t)
@@ -94,13 +86,7 @@ func testCluster(t *testing.T, backend string, full bool) {
 	start := time.Now()
 	serverArgs := []string{"server", "--config", srv.emptyCfg, "--data-dir", srv.DataDir, "--run-dir", srv.RunDir,
 		"--write-kubeconfig", kubeconfig, "--node-name", "kbxt-server", "--node-ip", sIP, "--advertise-address", sIP,
-		"--flannel-iface", "eth0", "--flannel-backend", backend, "--resolv-conf", srv.resolv}
-	if !full {
-		// Short-lived node certificates: the agent must renew them while
-		// it runs (the full test restarts the server and cuts the link,
-		// which a two-minute certificate would not outlive).
-		serverArgs = append(serverArgs, "--node-cert-validity", nodeCertValidity.String())
-	}
+		"--flannel-iface", "eth0", "--resolv-conf", srv.resolv}
 	srv.Start(serverArgs...)
 	waitFor(t, "the server's node Ready", 3*time.Minute, func() (bool, string) {
 		out, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
@@ -128,19 +114,17 @@ func testCluster(t *testing.T, backend string, full bool) {
 			t.Errorf("%s: want a refusal saying %q, got %v:\n%s", what, want, err, out)
 		}
 	}
-	if full {
-		refused("a token pinning another CA", "does not match the token's hash",
-			"--token", "K1"+strings.Repeat("0", 64)+"::"+secret, "--node-name", "kbxt-x")
-		refused("a wrong secret", "token rejected",
-			"--token", "K1"+hash+"::"+strings.Repeat("ab", 32), "--node-name", "kbxt-x")
-		extra := strings.TrimSpace(mustKubectlToken(t, srv, kubeconfig, "create", "--ttl", "1h"))
-		id := strings.SplitN(strings.SplitN(extra, "::", 2)[1], ".", 2)[0]
-		if list := mustKubectlToken(t, srv, kubeconfig, "list"); !strings.Contains(list, id) {
-			t.Errorf("kubox token list lacks %s:\n%s", id, list)
-		}
-		mustKubectlToken(t, srv, kubeconfig, "delete", id)
-		refused("a deleted token", "token rejected", "--token", extra, "--node-name", "kbxt-x")
+	refused("a token pinning another CA", "does not match the token's hash",
+		"--token", "K1"+strings.Repeat("0", 64)+"::"+secret, "--node-name", "kbxt-x")
+	refused("a wrong secret", "token rejected",
+		"--token", "K1"+hash+"::"+strings.Repeat("ab", 32), "--node-name", "kbxt-x")
+	extra := strings.TrimSpace(mustKubectlToken(t, srv, kubeconfig, "create", "--ttl", "1h"))
+	id := strings.SplitN(strings.SplitN(extra, "::", 2)[1], ".", 2)[0]
+	if list := mustKubectlToken(t, srv, kubeconfig, "list"); !strings.Contains(list, id) {
+		t.Errorf("kubox token list lacks %s:\n%s", id, list)
 	}
+	mustKubectlToken(t, srv, kubeconfig, "delete", id)
+	refused("a deleted token", "token rejected", "--token", extra, "--node-name", "kbxt-x")
 
 	// The agent joins with a token of its own, deleted once it has joined:
 	// the node needs it no more.
@@ -155,11 +139,8 @@ func testCluster(t *testing.T, backend string, full bool) {
 		return err == nil && strings.Contains(out, "kbxt-server=True") && strings.Contains(out, "kbxt-agent=True"), out
 	})
 	t.Logf("agent node Ready %.1fs after start", time.Since(start).Seconds())
-	joined := start
 	mustKubectlToken(t, srv, kubeconfig, "delete", agentTokenID)
-	if full {
-		refused("a second machine with the agent's node name", "already registered", "--token", token, "--node-name", "kbxt-agent")
-	}
+	refused("a second machine with the agent's node name", "already registered", "--token", token, "--node-name", "kbxt-agent")
 
 	manifest := filepath.Join(srv.Dir, "spread.yaml")
 	os.WriteFile(manifest, []byte(spreadDeployment), 0o644)
@@ -226,35 +207,6 @@ func testCluster(t *testing.T, backend string, full bool) {
 		}
 	}
 
-	if !full {
-		// Past the first certificates' expiry, the node is still Ready and
-		// the API server still reaches its kubelet: the running agent
-		// renewed both, and the kubelet took them up.
-		if wait := time.Until(joined.Add(nodeCertValidity + 15*time.Second)); wait > 0 {
-			t.Logf("waiting %s for the agent's first certificates to expire", wait.Round(time.Second))
-			time.Sleep(wait)
-		}
-		// The kubelet's heartbeat (its node lease) goes on with a renewed
-		// client certificate.
-		expired := joined.Add(nodeCertValidity + 5*time.Second) // the first certificates were issued after joined
-		waitFor(t, "the agent's node lease renewed past its first certificates' expiry", time.Minute, func() (bool, string) {
-			out, _ := kubectl("get", "lease", "-n", "kube-node-lease", "kbxt-agent", "-o", "jsonpath={.spec.renewTime}")
-			renewed, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(out))
-			return err == nil && renewed.After(expired), out
-		})
-		waitFor(t, "the agent's node Ready past its first certificates' expiry", time.Minute, func() (bool, string) {
-			out, _ := kubectl("get", "node", "kbxt-agent", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-			return out == "True", out
-		})
-		if out, err := kubectl("logs", a, "--tail", "1"); err != nil {
-			t.Errorf("kubectl logs of a pod on the agent past its first certificates' expiry: %v\n%s", err, out)
-		}
-		if out, err := kubectl("get", "--raw", "/api/v1/nodes/kbxt-agent/proxy/healthz"); err != nil || strings.TrimSpace(out) != "ok" {
-			t.Errorf("the API server to the agent's kubelet past its first certificates' expiry: %v %q", err, out)
-		}
-		return
-	}
-
 	// The server restarts while the agent runs: the agent's pods keep
 	// running, untouched, and the agent reconnects by itself.
 	agentPods := func() string {
@@ -300,10 +252,6 @@ func testCluster(t *testing.T, backend string, full bool) {
 		return out == "True", out
 	})
 }
-
-// nodeCertValidity is how long the host-gw cluster's agent certificates
-// are valid.
-const nodeCertValidity = 2 * time.Minute
 
 func mustKubectlToken(t *testing.T, srv *netNode, kubeconfig string, args ...string) string {
 	t.Helper()

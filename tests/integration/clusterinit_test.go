@@ -11,20 +11,34 @@ import (
 	"time"
 )
 
-// TestClusterInit: --cluster-init keeps the cluster's state in an etcd
-// member inside the server. Its port takes only clients with a
-// certificate from its CA; snapshots use etcd's snapshot API and restore
-// with --cluster-reset; a restart without the flag keeps the member and
-// the state; a port already taken is one clear line.
+// TestClusterInit: --cluster-init on a server that ran on SQLite moves its
+// state into an etcd member inside the server. Its port takes only
+// clients with a certificate from its CA; snapshots use etcd's snapshot
+// API and restore with --cluster-reset; a restart without the flag keeps
+// the member and the state; a port already taken is one clear line.
 func TestClusterInit(t *testing.T) {
-	s := newServer(t, "--cluster-init")
+	s := newServer(t)
 	s.StartReady()
+	s.MustKubectl("create", "namespace", "from-sqlite")
+	s.MustKubectl("create", "configmap", "from-sqlite", "--from-literal", "k=v")
+	s.Stop()
+	s.Args = append(s.Args, "--cluster-init")
+	s.StartReady()
+	if out := s.MustKubectl("get", "configmap", "from-sqlite", "-o", "jsonpath={.data.k}"); out != "v" {
+		t.Errorf("the ConfigMap made on SQLite reads %q in etcd", out)
+	}
+	if log := s.tail(1 << 20); !strings.Contains(log, "keys from SQLite into etcd") {
+		t.Errorf("the log does not say the state was moved into etcd:\n%s", lastLines(log, 30))
+	}
 	s.MustKubectl("create", "namespace", "kept-in-etcd")
 	if _, err := os.Stat(filepath.Join(s.DataDir, "server", "db", "etcd", "member")); err != nil {
 		t.Fatalf("no etcd member in the data dir: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.DataDir, "server", "db", "state.db")); err == nil {
-		t.Error("an SQLite database was made beside the etcd member")
+		t.Error("the SQLite database is still in use beside the etcd member")
+	}
+	if kept, _ := filepath.Glob(filepath.Join(s.DataDir, "server", "db", "state.db.migrated-*")); len(kept) == 0 {
+		t.Error("the SQLite database was not kept aside after the move")
 	}
 
 	// Mutual TLS only: a client without a certificate is turned away.

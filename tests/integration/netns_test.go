@@ -187,6 +187,24 @@ func (n *netNode) Stop() {
 	n.logf.Close()
 }
 
+// Kill ends the process with SIGKILL, as a crash or a power loss would.
+func (n *netNode) Kill() {
+	n.cmd.Process.Kill()
+	<-n.exited
+	n.logf.Close()
+}
+
+// waitExit says whether the process ended by itself within timeout.
+func (n *netNode) waitExit(timeout time.Duration) bool {
+	select {
+	case <-n.exited:
+		n.logf.Close()
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
 // childCgroups creates <own cgroup>/<name> in every hierarchy where the
 // test process has a cgroup of its own (not the root), and returns their cgroup.procs files; the cgroups go
 // when the test ends (after killall removed what kubox made below them).

@@ -26,6 +26,9 @@ type Paths struct {
 	// EtcdTLSDir its CA and certificates.
 	EtcdDir    string // <data-dir>/server/db/etcd
 	EtcdTLSDir string // <data-dir>/server/tls/etcd
+	// EtcdJoined records the server a member joined (--server): such a
+	// member belongs to that cluster, so --cluster-init is refused on it.
+	EtcdJoined string // <data-dir>/server/db/etcd-joined
 	CredDir    string // <data-dir>/server/cred (component kubeconfigs)
 	// AdminKubeconfig is the admin kubeconfig kubox's own clients use: it
 	// names the certificate files, so a renewal reaches running clients.
@@ -93,6 +96,7 @@ func New(dataDir, configDir, runDir string) Paths {
 		TLSDir:           filepath.Join(server, "tls"),
 		EtcdDir:          filepath.Join(db, "etcd"),
 		EtcdTLSDir:       filepath.Join(server, "tls", "etcd"),
+		EtcdJoined:       filepath.Join(db, "etcd-joined"),
 		CredDir:          filepath.Join(server, "cred"),
 		AdminKubeconfig:  filepath.Join(server, "cred", "admin.kubeconfig"),
 		EncryptionConfig: filepath.Join(server, "cred", "encryption-config.yaml"),
