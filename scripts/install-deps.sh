@@ -11,6 +11,7 @@ pkgs=(
 	etcd-client            # etcdctl: restores kubox's etcd snapshots in tests
 	iproute2 procps        # tests inspect listeners and processes
 	iptables kmod          # kube-proxy, CNI plugins, modprobe
+	ipset                  # network policy (kube-router's controller)
 	nftables               # kube-proxy proxy-mode=nftables
 	curl                   # tests reach Services from the host
 	wget shellcheck        # install.sh: second downloader, lint (tests/install)

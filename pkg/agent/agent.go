@@ -1,6 +1,6 @@
 // Package agent wires the node role together: host setup and bundled
 // executables, containerd, system images, the kubelet, kube-proxy, the pod
-// network, local-path storage, servicelb and air-gap image import, each
+// network, network policy, local-path storage, servicelb and air-gap image import, each
 // started once the previous one is ready. Every one of them acts as the
 // node (system:node:<name>), with the node's one credential. It runs inside `kubox server` or on its own given a server URL and
 // credentials.
@@ -33,7 +33,9 @@ import (
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
+	"github.com/kubox-io/kubox/pkg/killall"
 	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/netpol"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -61,8 +63,12 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
 		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
-		restart(&component.Func{ComponentName: "image-import", Run: n.watchImages}),
 	}
+	if a.NetworkPolicy {
+		// After the pod network, whose start the node's pods wait for.
+		cluster = append(cluster, restart(&component.Func{ComponentName: "network-policy", Run: n.networkPolicy}))
+	}
+	cluster = append(cluster, restart(&component.Func{ComponentName: "image-import", Run: n.watchImages}))
 	// The add-ons' node controllers (local-path storage, servicelb), or
 	// what undoes them when --disable names them.
 	cluster = append(cluster, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
@@ -86,7 +92,16 @@ type node struct {
 }
 
 func (n *node) setup(ctx context.Context) error {
-	if err := syssetup.Missing(syssetup.Check()); err != nil {
+	reqs := syssetup.Check()
+	if err := syssetup.Missing(reqs); err != nil {
+		return err
+	}
+	if n.a.NetworkPolicy {
+		needs := syssetup.NetworkPolicyNeeds()
+		if err := syssetup.Missing(syssetup.Require(syssetup.Only(reqs, needs), needs)); err != nil {
+			return fmt.Errorf("%w; or start with --disable-network-policy", err)
+		}
+	} else if err := n.networkPolicyOff(); err != nil {
 		return err
 	}
 	if err := syssetup.Apply(); err != nil {
@@ -266,6 +281,40 @@ func (n *node) podNetwork(ctx context.Context) error {
 	n.log.Infof("pod network %s on node %s", cidr, n.a.NodeName)
 	close(n.netReady)
 	<-ctx.Done()
+	return nil
+}
+
+// networkPolicy enforces NetworkPolicies for the node's pods.
+func (n *node) networkPolicy(ctx context.Context) error {
+	return netpol.Run(ctx, netpol.Config{
+		NodeName:      n.a.NodeName,
+		Kubeconfig:    n.creds.Kubeconfig,
+		ServiceCIDR:   n.a.ServiceCIDR,
+		NodePortRange: n.a.NodePorts,
+		Log:           n.log.For("network-policy"),
+	})
+}
+
+// networkPolicyOff takes away the rules and ipsets of an earlier run that
+// enforced NetworkPolicies, which would otherwise go on enforcing the
+// policies of then. It runs before this node's kube-proxy, whose rules the
+// rewrite of the tables could race with.
+func (n *node) networkPolicyOff() error {
+	removed := 0
+	for _, fam := range []string{"iptables", "ip6tables"} {
+		k, err := killall.RemoveChains(fam, netpol.ChainPrefixes())
+		if err != nil {
+			return fmt.Errorf("removing the network policy rules of an earlier run: %w", err)
+		}
+		removed += k
+	}
+	sets, err := killall.RemoveIPSets()
+	if err != nil {
+		return fmt.Errorf("removing the network policy ipsets of an earlier run: %w", err)
+	}
+	if removed+sets > 0 {
+		n.log.Infof("network policy is off: removed %d rules and chains and %d ipsets of an earlier run", removed, sets)
+	}
 	return nil
 }
 

@@ -25,12 +25,17 @@ func checkConfigCommand() *ucli.Command {
 			outputFlag(&o.Output),
 			&ucli.StringSliceFlag{Name: "require", Destination: require,
 				Usage: "an optional check whose ID this node depends on, e.g. wireguard or nftables: missing, it fails too (repeatable)"},
+			&ucli.BoolFlag{Name: "disable-network-policy", Destination: &o.DisableNetworkPolicy,
+				Usage: "the node will run with --disable-network-policy: what network policy needs (ipset, xt_set) becomes optional"},
 		},
 		Action: func(c *ucli.Context) error {
 			o.Require = require.Value()
 			reqs := syssetup.Check()
 			if err := o.Validate(syssetup.IDs(reqs)); err != nil {
 				return err
+			}
+			if !o.DisableNetworkPolicy {
+				reqs = syssetup.Require(reqs, syssetup.NetworkPolicyNeeds())
 			}
 			reqs = syssetup.Require(reqs, o.Require)
 			failed := syssetup.Missing(reqs) != nil

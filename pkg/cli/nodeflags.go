@@ -21,6 +21,8 @@ func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
 		&ucli.StringFlag{Name: "default-local-storage-path", Destination: &ao.DefaultLocalStoragePath, Usage: "directory of local-path volumes (default <data-dir>/storage)"},
 		&ucli.BoolFlag{Name: "protect-kernel-defaults", Destination: &ao.ProtectKernelDefaults,
 			Usage: "refuse to start unless the kernel parameters the kubelet needs are set already (the kubelet then changes none)"},
+		&ucli.BoolFlag{Name: "disable-network-policy", Destination: &ao.DisableNetworkPolicy,
+			Usage: "enforce no NetworkPolicies on this node (they are enforced by default, with iptables and ipset)"},
 		&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 	}, ns
 }

@@ -24,6 +24,8 @@ type AgentOptions struct {
 	FlannelBackend string
 	FlannelIface   string
 	ResolvConf     string
+	// DisableNetworkPolicy: the node enforces no NetworkPolicies.
+	DisableNetworkPolicy bool
 	// DefaultLocalStoragePath is where local-path volumes go; empty for
 	// <data-dir>/storage.
 	DefaultLocalStoragePath string
@@ -51,6 +53,9 @@ type Agent struct {
 	FlannelIface   string
 	ResolvConf     string
 	StorageDir     string // local-path volumes
+	// NetworkPolicy: the node enforces NetworkPolicies for its pods
+	// (unless --disable-network-policy).
+	NetworkPolicy bool
 	// ProtectKernelDefaults: the kernel parameters the kubelet needs were
 	// checked before the node started; the kubelet changes none.
 	ProtectKernelDefaults bool
@@ -61,6 +66,7 @@ type Agent struct {
 	// Cluster-wide values the node needs, from the server.
 	ClusterCIDR   *net.IPNet
 	ServiceCIDR   *net.IPNet
+	NodePorts     string // the NodePort range, "30000-32767"
 	ClusterDNS    net.IP
 	ClusterDomain string
 	Debug         bool
@@ -96,11 +102,13 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		ResolvConf:     o.ResolvConf,
 		ClusterCIDR:    s.ClusterCIDR,
 		ServiceCIDR:    s.ServiceCIDR,
+		NodePorts:      s.ServiceNodePorts,
 		ClusterDNS:     s.ClusterDNS,
 		ClusterDomain:  s.ClusterDomain,
 		Debug:          s.Debug,
 		Verbosity:      s.Verbosity,
 		Disabled:       s.Disabled,
+		NetworkPolicy:  !o.DisableNetworkPolicy,
 	}
 	var err error
 	if a.NodeName, err = NodeName(o.NodeName); err != nil {

@@ -10,6 +10,9 @@ import (
 type CheckConfigOptions struct {
 	Output  string   // "" for a list, or json
 	Require []string // IDs of optional checks the user depends on
+	// DisableNetworkPolicy: the node will run with
+	// --disable-network-policy, so what network policy needs is optional.
+	DisableNetworkPolicy bool
 }
 
 // Validate checks the output format, and that each --require names one of

@@ -16,12 +16,15 @@ import (
 // the server derives them from its configuration (Server.Cluster) and hands
 // them to joining nodes, which keep the last copy.
 type Cluster struct {
-	ClusterCIDR    string   `json:"clusterCIDR"`
-	ServiceCIDR    string   `json:"serviceCIDR"`
-	ClusterDNS     string   `json:"clusterDNS"`
-	ClusterDomain  string   `json:"clusterDomain"`
-	FlannelBackend string   `json:"flannelBackend"`
-	ServerURLs     []string `json:"serverURLs"`
+	ClusterCIDR string `json:"clusterCIDR"`
+	ServiceCIDR string `json:"serviceCIDR"`
+	// ServiceNodePorts is the NodePort range; "" (an older server) is
+	// DefaultNodePortRange.
+	ServiceNodePorts string   `json:"serviceNodePorts,omitempty"`
+	ClusterDNS       string   `json:"clusterDNS"`
+	ClusterDomain    string   `json:"clusterDomain"`
+	FlannelBackend   string   `json:"flannelBackend"`
+	ServerURLs       []string `json:"serverURLs"`
 	// Disabled are the add-ons the server runs without (--disable); the
 	// node-side ones (servicelb) stay off on agents too.
 	Disabled []string `json:"disabled,omitempty"`
@@ -30,12 +33,13 @@ type Cluster struct {
 // Cluster is what the server tells joining nodes.
 func (s *Server) Cluster() Cluster {
 	c := Cluster{
-		ClusterCIDR:    s.ClusterCIDR.String(),
-		ServiceCIDR:    s.ServiceCIDR.String(),
-		ClusterDNS:     s.ClusterDNS.String(),
-		ClusterDomain:  s.ClusterDomain,
-		FlannelBackend: s.FlannelBackend,
-		ServerURLs:     []string{"https://" + net.JoinHostPort(s.AdvertiseAddress.String(), strconv.Itoa(s.HTTPSPort))},
+		ClusterCIDR:      s.ClusterCIDR.String(),
+		ServiceCIDR:      s.ServiceCIDR.String(),
+		ServiceNodePorts: s.ServiceNodePorts,
+		ClusterDNS:       s.ClusterDNS.String(),
+		ClusterDomain:    s.ClusterDomain,
+		FlannelBackend:   s.FlannelBackend,
+		ServerURLs:       []string{"https://" + net.JoinHostPort(s.AdvertiseAddress.String(), strconv.Itoa(s.HTTPSPort))},
 	}
 	for _, name := range Addons {
 		if s.Disabled[name] {
@@ -142,6 +146,10 @@ func (j *Join) Agent(c Cluster) (*Agent, error) {
 	}
 	if s.ClusterDomain == "" {
 		s.ClusterDomain = DefaultClusterDomain
+	}
+	s.ServiceNodePorts = orDefault(c.ServiceNodePorts, DefaultNodePortRange)
+	if err := checkPortRange(s.ServiceNodePorts); err != nil {
+		return nil, fmt.Errorf("the server sent an invalid NodePort range: %w", err)
 	}
 	node := j.Node
 	if c.FlannelBackend != "" {

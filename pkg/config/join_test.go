@@ -70,15 +70,15 @@ func TestJoinAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := j.Agent(Cluster{ClusterCIDR: "10.52.0.0/16", ServiceCIDR: "10.53.0.0/16", ClusterDNS: "10.53.0.10",
-		FlannelBackend: "host-gw", Disabled: []string{"servicelb"}})
+		ServiceNodePorts: "31000-31999", FlannelBackend: "host-gw", Disabled: []string{"servicelb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.ClusterCIDR.String() != "10.52.0.0/16" || a.ClusterDNS.String() != "10.53.0.10" || a.ClusterDomain != DefaultClusterDomain ||
-		a.FlannelBackend != "host-gw" || !a.Disabled["servicelb"] || a.NodeName != "edge-1" {
+		a.FlannelBackend != "host-gw" || !a.Disabled["servicelb"] || a.NodeName != "edge-1" || a.NodePorts != "31000-31999" || !a.NetworkPolicy {
 		t.Errorf("node configuration %+v", a)
 	}
-	if a, err = j.Agent(Cluster{}); err != nil || a.ClusterCIDR.String() != DefaultClusterCIDR || a.FlannelBackend != "vxlan" {
+	if a, err = j.Agent(Cluster{}); err != nil || a.ClusterCIDR.String() != DefaultClusterCIDR || a.FlannelBackend != "vxlan" || a.NodePorts != DefaultNodePortRange {
 		t.Errorf("with no cluster values: %+v, %v", a, err)
 	}
 	if _, err := j.Agent(Cluster{ClusterCIDR: "nonsense"}); err == nil || !strings.Contains(err.Error(), `invalid cluster CIDR "nonsense"`) {
@@ -100,7 +100,7 @@ func TestServerCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"clusterCIDR":"10.42.0.0/16","serviceCIDR":"10.43.0.0/16","clusterDNS":"10.43.0.10","clusterDomain":"cluster.local",` +
+	want := `{"clusterCIDR":"10.42.0.0/16","serviceCIDR":"10.43.0.0/16","serviceNodePorts":"30000-32767","clusterDNS":"10.43.0.10","clusterDomain":"cluster.local",` +
 		`"flannelBackend":"host-gw","serverURLs":["https://10.0.0.1:6443"],"disabled":["coredns","servicelb"]}`
 	if string(data) != want {
 		t.Errorf("cluster values\n got %s\nwant %s", data, want)

@@ -1,6 +1,6 @@
 // Package killall takes a kubox node down completely: every container of
 // its containerd, their mounts and network namespaces, kubox's interfaces,
-// iptables chains and cgroups, and its runtime directory. The host is left
+// iptables chains, ipsets and cgroups, and its runtime directory. The host is left
 // as it was before kubox started; the data dir (cluster state) is kept.
 package killall
 
@@ -35,6 +35,10 @@ var Interfaces = []string{"cni0", "flannel.1", "flannel-wg", "kube-ipvs0"}
 // chainPrefixes name the iptables chains kube-proxy, the CNI plugins and
 // flannel create.
 var chainPrefixes = []string{"KUBE-", "CNI-", "FLANNEL-"}
+
+// ipsetPrefixes name the ipsets network policy creates (an IPv6 one's name
+// starts with "inet6:" before the prefix).
+var ipsetPrefixes = []string{"KUBE-SRC-", "KUBE-DST-"}
 
 // StopKubox ends the kubox server or agent processes that use dataDir
 // (SIGTERM, then SIGKILL after grace), so that nothing restarts what Run
@@ -165,12 +169,18 @@ func Run(p paths.Paths, cgroupName string, log Logger) error {
 	// 4. iptables chains and rules, IPv4 and IPv6; nftables tables of
 	// kube-proxy's nftables mode.
 	for _, fam := range []string{"iptables", "ip6tables"} {
-		removed, err := removeChains(fam)
+		removed, err := RemoveChains(fam, chainPrefixes)
 		if err != nil {
 			errs = append(errs, err)
 		} else if removed > 0 {
 			log.Infof("removed %d %s rules and chains", removed, fam)
 		}
+	}
+	// Network policy's ipsets, once no rule refers to them.
+	if n, err := RemoveIPSets(); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		log.Infof("destroyed %d ipsets", n)
 	}
 	if _, err := exec.LookPath("nft"); err == nil {
 		for _, t := range []string{"ip kube-proxy", "ip6 kube-proxy"} {
@@ -341,9 +351,11 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// removeChains deletes kube-proxy's, the CNI plugins' and flannel's chains
-// and every rule that refers to them, leaving all other rules alone.
-func removeChains(fam string) (int, error) {
+// RemoveChains deletes the chains whose names contain one of prefixes
+// (for killall: kube-proxy's, the CNI plugins' and flannel's) and every
+// rule that refers to them, leaving all other rules alone. fam is iptables
+// or ip6tables.
+func RemoveChains(fam string, prefixes []string) (int, error) {
 	save, err := exec.LookPath(fam + "-save")
 	if err != nil {
 		return 0, nil // no iptables: nothing of ours can be there
@@ -353,7 +365,7 @@ func removeChains(fam string) (int, error) {
 		return 0, fmt.Errorf("%s: %w", save, err)
 	}
 	ours := func(line string) bool {
-		for _, p := range chainPrefixes {
+		for _, p := range prefixes {
 			if strings.Contains(line, p) {
 				return true
 			}
@@ -379,6 +391,40 @@ func removeChains(fam string) (int, error) {
 		return 0, fmt.Errorf("%s-restore: %v: %s", fam, err, bytes.TrimSpace(msg))
 	}
 	return removed, nil
+}
+
+// RemoveIPSets destroys network policy's ipsets and leaves all others; no
+// rule may refer to them any more.
+func RemoveIPSets() (int, error) {
+	ipset, err := exec.LookPath("ipset")
+	if err != nil {
+		return 0, nil // no ipset tool: nothing of ours can be there
+	}
+	out, err := exec.Command(ipset, "list", "-n").Output()
+	if err != nil {
+		return 0, nil // a kernel without ipsets: none of ours either
+	}
+	names := ourIPSets(string(out))
+	for _, name := range names {
+		if msg, err := exec.Command(ipset, "destroy", name).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("ipset destroy %s: %v: %s", name, err, bytes.TrimSpace(msg))
+		}
+	}
+	return len(names), nil
+}
+
+// ourIPSets picks network policy's ipsets from `ipset list -n`.
+func ourIPSets(list string) []string {
+	var ours []string
+	for _, name := range strings.Fields(list) {
+		for _, p := range ipsetPrefixes {
+			if strings.HasPrefix(strings.TrimPrefix(name, "inet6:"), p) {
+				ours = append(ours, name)
+				break
+			}
+		}
+	}
+	return ours
 }
 
 // removeStaleShimSockets removes shim sockets nobody listens on any more.

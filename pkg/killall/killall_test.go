@@ -25,3 +25,11 @@ func TestRemoveCNIResults(t *testing.T) {
 		t.Errorf("left: %v", names)
 	}
 }
+
+// TestOurIPSets: only network policy's sets go, IPv6 ones included.
+func TestOurIPSets(t *testing.T) {
+	got := ourIPSets("KUBE-SRC-ABC\nKUBE-CLUSTER-IP\ninet6:KUBE-DST-XYZ\nmyset\nKUBE-DST-Q\n")
+	if strings.Join(got, " ") != "KUBE-SRC-ABC inet6:KUBE-DST-XYZ KUBE-DST-Q" {
+		t.Errorf("ours: %v", got)
+	}
+}

@@ -16,14 +16,15 @@ import (
 
 // Every node acts as system:node:<name> (group system:nodes): the kubelet,
 // kube-proxy, flannel and kubox's node controllers (local-path storage,
-// servicelb). The Node authorizer and NodeRestriction keep a node's writes
+// servicelb, network policy). The Node authorizer and NodeRestriction keep a node's writes
 // to its own Node; what they leave to RBAC is granted to the group below,
 // and the admission policy limits volume writes to the node's own volumes.
 const (
 	// NodeRole holds what every node's own controllers need beyond the
 	// Node authorizer: flannel lists all Nodes to route to their pod
 	// ranges, local-path storage watches claims and classes and writes its
-	// node's volumes, servicelb writes LoadBalancer Services' ingress.
+	// node's volumes, servicelb writes LoadBalancer Services' ingress,
+	// network policy watches every pod, namespace and policy.
 	NodeRole = "kubox:node"
 	// nodeVolumesPolicy confines a node's volume writes to volumes bound to it.
 	nodeVolumesPolicy = "kubox-node-volumes"
@@ -52,6 +53,10 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 			// servicelb
 			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"services/status"}, Verbs: []string{"update"}},
+			// network policy: every pod's labels and address, namespaces'
+			// labels and the policies themselves
+			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"list", "watch"}},
 		},
 	}
 	if err := applyClusterRole(ctx, c, role); err != nil {

@@ -134,14 +134,14 @@ func kernelFeatures() []feature {
 			use: "flannel's default backend between nodes; --flannel-backend host-gw works without it"},
 		{id: "wireguard", name: "wireguard", parts: []kernelPart{{"CONFIG_WIREGUARD", "wireguard"}},
 			use: "an encrypted pod network between nodes"},
-		{id: "ipset", name: "ipset (ip_set, hash:ip)", parts: []kernelPart{{"CONFIG_IP_SET", "ip_set"}, {"CONFIG_IP_SET_HASH_IP", "ip_set_hash_ip"}},
+		{id: "ipset", name: "ipset (ip_set, hash:ip, hash:net)", parts: []kernelPart{{"CONFIG_IP_SET", "ip_set"}, {"CONFIG_IP_SET_HASH_IP", "ip_set_hash_ip"}, {"CONFIG_IP_SET_HASH_NET", "ip_set_hash_net"}},
 			use: "kube-proxy's ipvs mode and network policy"},
 		{id: "xt_set", name: "iptables set match (xt_set)", parts: []kernelPart{{"CONFIG_NETFILTER_XT_SET", "xt_set"}},
 			use: "iptables rules on ipsets: kube-proxy's ipvs mode and network policy"},
 		{id: "nftables", name: "nftables (nf_tables)", parts: []kernelPart{{"CONFIG_NF_TABLES", "nf_tables"}},
 			use: "--kube-proxy-arg proxy-mode=nftables"},
 		{id: "nftables-queue", name: "nftables queue (nft_queue)", parts: []kernelPart{{"CONFIG_NFT_QUEUE", "nft_queue"}},
-			use: "nftables rules that hand packets to a program in user space (network policy agents)"},
+			use: "nftables rules that hand packets to a program in user space, as kube-network-policies needs; kubox's network policy (iptables and ipset) does not"},
 	}
 }
 

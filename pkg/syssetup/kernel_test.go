@@ -52,13 +52,13 @@ func wantFound(t *testing.T, reqs []Requirement, info map[string]string) {
 // host lacks asks for the modules to be installed.
 func TestFeaturesFromKernelConfig(t *testing.T) {
 	h := fakeHost(map[string]string{
-		"CONFIG_VXLAN": "y", "CONFIG_IP_SET": "m", "CONFIG_IP_SET_HASH_IP": "m", "CONFIG_NF_TABLES": "m",
+		"CONFIG_VXLAN": "y", "CONFIG_IP_SET": "m", "CONFIG_IP_SET_HASH_IP": "m", "CONFIG_IP_SET_HASH_NET": "y", "CONFIG_NF_TABLES": "m",
 		"CONFIG_OVERLAY_FS": "y", "CONFIG_NF_CONNTRACK": "m", "CONFIG_BRIDGE_NETFILTER": "m", "CONFIG_NETFILTER_XT_SET": "m",
 	}, []string{"ip_set", "nf_conntrack"}, []string{"ip_set_hash_ip", "br_netfilter"}, nil)
 	reqs := h.Check()
 	wantFound(t, reqs, map[string]string{
 		"vxlan":         "CONFIG_VXLAN=y",
-		"ipset":         "module ip_set loaded, module ip_set_hash_ip available",
+		"ipset":         "module ip_set loaded, module ip_set_hash_ip available, CONFIG_IP_SET_HASH_NET=y",
 		"conntrack":     "module nf_conntrack loaded",
 		"overlay":       "CONFIG_OVERLAY_FS=y",
 		"br_netfilter":  "module br_netfilter available",
@@ -132,5 +132,25 @@ func TestParseKernelConfig(t *testing.T) {
 	cfg := parseKernelConfig(strings.NewReader("# comment\nCONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_D=\"str\"\n"))
 	if len(cfg) != 2 || cfg["CONFIG_A"] != "y" || cfg["CONFIG_B"] != "m" {
 		t.Errorf("parsed %v", cfg)
+	}
+}
+
+// TestNetworkPolicyNeeds: what network policy needs are checks the host
+// reports, optional until required.
+func TestNetworkPolicyNeeds(t *testing.T) {
+	reqs := fakeHost(nil, nil, nil, nil).Check()
+	needs := NetworkPolicyNeeds()
+	if got := IDs(Only(reqs, needs)); len(got) != len(needs) {
+		t.Fatalf("checks for %v: %v", needs, got)
+	}
+	for _, q := range Only(reqs, needs) {
+		if q.Fatal {
+			t.Errorf("%s is fatal before it is required", q.ID)
+		}
+	}
+	for _, q := range Only(Require(reqs, needs), needs) {
+		if !q.Fatal {
+			t.Errorf("%s is optional once required", q.ID)
+		}
 	}
 }

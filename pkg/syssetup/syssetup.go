@@ -80,6 +80,9 @@ func (h Host) Check() []Requirement {
 		r = append(r, Requirement{ID: tool, Name: tool + " on PATH", OK: err == nil, Fatal: true, Info: p,
 			Fix: "apt-get install iptables (or your distribution's package)"})
 	}
+	ipset, ipsetErr := exec.LookPath("ipset")
+	r = append(r, Requirement{ID: "ipset-tool", Name: "ipset on PATH", OK: ipsetErr == nil,
+		Info: strings.TrimPrefix(ipset+"; network policy needs it unless --disable-network-policy", "; "), Fix: "apt-get install ipset"})
 	nft, nftErr := exec.LookPath("nft")
 	r = append(r, Requirement{ID: "nft", Name: "nft on PATH", OK: nftErr == nil,
 		Info: strings.TrimPrefix(nft+"; optional: --kube-proxy-arg proxy-mode=nftables", "; "), Fix: "apt-get install nftables"})
@@ -99,6 +102,11 @@ func (h Host) Check() []Requirement {
 	return r
 }
 
+// NetworkPolicyNeeds are the requirements a node that enforces
+// NetworkPolicies (the default) cannot start without; Check leaves them
+// optional, for nodes with --disable-network-policy.
+func NetworkPolicyNeeds() []string { return []string{"ipset-tool", "ipset", "xt_set"} }
+
 // Require makes the requirements whose IDs are named fatal: an optional
 // feature the user depends on.
 func Require(reqs []Requirement, ids []string) []Requirement {
@@ -108,6 +116,17 @@ func Require(reqs []Requirement, ids []string) []Requirement {
 		}
 	}
 	return reqs
+}
+
+// Only keeps the requirements whose IDs are named.
+func Only(reqs []Requirement, ids []string) []Requirement {
+	var out []Requirement
+	for _, q := range reqs {
+		if slices.Contains(ids, q.ID) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // IDs are the requirements' IDs, in order.

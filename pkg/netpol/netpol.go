@@ -1,0 +1,161 @@
+// Package netpol enforces NetworkPolicies on the node it runs on with
+// kube-router's network policy controller, run in-process. The controller
+// watches pods, namespaces and policies, and programs the filter table
+// through iptables-restore and ipsets through the ipset tool: it owns the
+// chains KUBE-ROUTER-INPUT/FORWARD/OUTPUT (jumped to from the built-in
+// chains), KUBE-NWPLCY-* and KUBE-POD-FW-*, and the ipsets KUBE-SRC-* and
+// KUBE-DST-*, and touches nothing else. Only this package imports
+// kube-router.
+package netpol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudnativelabs/kube-router/v2/pkg/controllers/netpol"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/healthcheck"
+	"github.com/cloudnativelabs/kube-router/v2/pkg/options"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubox-io/kubox/pkg/kubeclient"
+)
+
+// DefaultSyncPeriod is how often the rules are rebuilt whole; every change
+// of a pod, namespace or policy rebuilds them at once anyway.
+const DefaultSyncPeriod = 5 * time.Minute
+
+// Logger takes the line that says enforcement began; the controller
+// itself logs through klog.
+type Logger interface {
+	Infof(string, ...any)
+}
+
+// Config says which node this is, how to reach the API and what the
+// cluster's Service ranges are (traffic to them is left to kube-proxy).
+type Config struct {
+	NodeName      string
+	Kubeconfig    string
+	ServiceCIDR   *net.IPNet
+	NodePortRange string // "30000-32767"
+	SyncPeriod    time.Duration
+	Log           Logger
+}
+
+// ChainPrefixes name the iptables chains the controller owns.
+func ChainPrefixes() []string { return []string{"KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-"} }
+
+// Tools are the host programs the controller runs.
+var Tools = []string{"iptables", "iptables-save", "iptables-restore", "ipset"}
+
+// CheckHost reports the first host program the controller needs and
+// cannot find.
+func CheckHost() error {
+	for _, t := range Tools {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("network policy needs %s on PATH: install it (apt-get install %s), or start kubox with --disable-network-policy",
+				t, map[bool]string{true: "ipset", false: "iptables"}[t == "ipset"])
+		}
+	}
+	return nil
+}
+
+// Run enforces NetworkPolicies for the pods of the node until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.NodeName == "" || cfg.ServiceCIDR == nil {
+		return errors.New("network policy: node name and service CIDR are required")
+	}
+	if err := CheckHost(); err != nil {
+		return err
+	}
+	client, err := kubeclient.New(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg, client)
+}
+
+func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
+	kr := krConfig(cfg)
+	ipt, ipsets, err := netpol.NewIPTablesHandlers(kr)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	pods := factory.Core().V1().Pods().Informer()
+	namespaces := factory.Core().V1().Namespaces().Informer()
+	policies := factory.Networking().V1().NetworkPolicies().Informer()
+	npc, err := netpol.NewNetworkPolicyController(ownNode(client, cfg.NodeName), kr,
+		pods, policies, namespaces, &sync.Mutex{}, ipt, ipsets)
+	if err != nil {
+		return fmt.Errorf("network policy controller: %w", err)
+	}
+	for _, h := range []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{{pods, npc.PodEventHandler}, {namespaces, npc.NamespaceEventHandler}, {policies, npc.NetworkPolicyEventHandler}} {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return err
+		}
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("network policy: cannot list %v", typ)
+		}
+	}
+
+	// The controller reports each sync on this channel and blocks until it
+	// is read; kubox has no use for the beats but must take them.
+	beats := make(chan *healthcheck.ControllerHeartbeat)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go npc.Run(beats, stop, &wg)
+	cfg.Log.Infof("enforcing NetworkPolicies for the pods of node %s", cfg.NodeName)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-beats:
+		case <-ctx.Done():
+			close(stop)
+			// A sync in progress ends with a beat that nobody else reads.
+			for {
+				select {
+				case <-beats:
+				case <-done:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// krConfig is the part of kube-router's configuration its network policy
+// controller reads.
+func krConfig(cfg Config) *options.KubeRouterConfig {
+	kr := options.NewKubeRouterConfig()
+	kr.HostnameOverride = cfg.NodeName
+	kr.ClusterIPCIDRs = []string{cfg.ServiceCIDR.String()}
+	kr.EnableIPv4 = cfg.ServiceCIDR.IP.To4() != nil
+	kr.EnableIPv6 = !kr.EnableIPv4
+	kr.NodePortRange = strings.TrimSpace(cfg.NodePortRange)
+	kr.IPTablesSyncPeriod = cfg.SyncPeriod
+	if kr.IPTablesSyncPeriod <= 0 {
+		kr.IPTablesSyncPeriod = DefaultSyncPeriod
+	}
+	kr.MetricsEnabled = false
+	return kr
+}
