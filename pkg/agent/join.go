@@ -15,6 +15,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/join"
+	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/loadbalancer"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/version"
@@ -43,6 +44,7 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 	if err := check(j); err != nil {
 		return err
 	}
+	phases := component.NewPhases(time.Now())
 	log.Infof("starting kubox agent %s (kubernetes %s), data dir %s, server %s", version.Version, version.Kubernetes(), j.Paths.DataDir, j.ServerURL)
 	lb, err := loadbalancer.Listen(j.LBAddress, []string{j.ServerAddress}, log.For("api-lb"))
 	if err != nil {
@@ -74,7 +76,8 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {
 			return followServers(ctx, lb, creds.Kubeconfig, j.ServerAddress, log.For("api-lb"))
 		}}})
-	return (&component.Runner{Log: log}).Run(ctx, comps...)
+	defer kuboxmetrics.New(kuboxmetrics.Sources{Phases: phases, CertDirs: []string{j.Paths.AgentTLSDir}}).Register(log.Warnf)()
+	return (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...)
 }
 
 // joinServer gets the node's credentials (a kubeconfig pointing at apiURL)

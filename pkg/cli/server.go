@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/configfile"
 	"github.com/kubox-io/kubox/pkg/kubeclient"
+	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/server"
 	"github.com/kubox-io/kubox/pkg/version"
@@ -127,6 +129,7 @@ func serverCommand() *ucli.Command {
 			// Clients reconnect with renewed certificates well before the
 			// old ones expire.
 			kubeclient.SetCertReload(kubeclient.CertReloadFor(min(cfg.CertValidity, cfg.NodeCertValidity)))
+			phases := component.NewPhases(time.Now())
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -135,6 +138,7 @@ func serverCommand() *ucli.Command {
 				return err
 			}
 			defer srv.Close()
+			defer kuboxmetrics.New(srv.Figures(phases)).Register(log.Warnf)()
 			comps := srv.Components()
 			if node != nil {
 				creds, err := srv.NodeCredentials(node)
@@ -145,9 +149,9 @@ func serverCommand() *ucli.Command {
 				// the kubelet and what follows wait for both.
 				host, cluster := agent.Components(node, cfg.Paths, creds, log)
 				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
-					Lines: [][]component.Component{comps, host}, Log: log}}, cluster...)
+					Lines: [][]component.Component{comps, host}, Log: log, Phases: phases}}, cluster...)
 			}
-			if err := (&component.Runner{Log: log}).Run(ctx, comps...); err != nil {
+			if err := (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...); err != nil {
 				return err
 			}
 			log.Infof("stopped")

@@ -53,6 +53,7 @@ type Logger interface {
 // Runner runs components in order.
 type Runner struct {
 	Log          Logger
+	Phases       *Phases       // records each component's readiness; nil for none
 	StopTimeout  time.Duration // per component; default 15s
 	ReadyTimeout time.Duration // per component; default 5m
 }
@@ -94,6 +95,7 @@ func (r *Runner) Run(ctx context.Context, comps ...Component) error {
 		if err := r.waitReady(ctx, c, failed); err != nil {
 			return err
 		}
+		r.Phases.Ready(name)
 		if r.Log != nil {
 			r.Log.Infof("%s ready after %s", name, time.Since(t0).Round(time.Millisecond))
 		}

@@ -17,6 +17,7 @@ type Concurrent struct {
 	ComponentName string
 	Lines         [][]Component
 	Log           Logger
+	Phases        *Phases // records each component's readiness; nil for none
 	// StopTimeout bounds each component's Stop; default 15s.
 	StopTimeout time.Duration
 
@@ -107,6 +108,7 @@ func (c *Concurrent) startLine(ctx context.Context, i int, line []Component, fai
 			fail(err)
 			return err
 		}
+		c.Phases.Ready(name)
 		if c.Log != nil {
 			c.Log.Infof("%s ready after %s", name, time.Since(t0).Round(time.Millisecond))
 		}

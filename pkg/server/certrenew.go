@@ -24,7 +24,6 @@ const expiryWarning = 30 * 24 * time.Hour
 // certificate so that it can be copied, is written again.
 func (s *Server) renewCertificates(ctx context.Context, log *logging.Logger) error {
 	cfg := s.cfg
-	defer newCertExpiry(cfg.Paths.CertDirs()...).register(log.Warnf)()
 	for {
 		next, err := s.renewDue(log)
 		if err != nil {

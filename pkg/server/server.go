@@ -31,6 +31,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/images"
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
+	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/pki"
 	"github.com/kubox-io/kubox/pkg/secretsenc"
@@ -483,4 +484,21 @@ func writeAddons(cfg *config.Server, serverCA string, log *logging.Logger) error
 		return fmt.Errorf("writing the built-in add-ons: %w", err)
 	}
 	return nil
+}
+
+// Figures are where kubox's own metrics about this server come from.
+func (s *Server) Figures(phases *component.Phases) kuboxmetrics.Sources {
+	cfg := s.cfg
+	src := kuboxmetrics.Sources{Phases: phases, CertDirs: cfg.Paths.CertDirs()}
+	switch {
+	case cfg.Datastore.Etcd != nil:
+		src.DatastoreFiles = []string{filepath.Join(cfg.Datastore.Etcd.DataDir, "member", "snap", "db")}
+	case cfg.Datastore.Kind() == "sqlite":
+		db := cfg.Datastore.SQLiteFile(cfg.Paths)
+		src.DatastoreFiles = []string{db, db + "-wal"}
+	default:
+		return src // a database kubox does not keep: no files, no snapshots
+	}
+	src.SnapshotDir = cfg.Snapshots.Dir
+	return src
 }

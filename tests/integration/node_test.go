@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,6 +148,19 @@ func TestNode(t *testing.T) {
 		if !strings.Contains(wide, want) {
 			t.Errorf("kubectl get nodes -o wide lacks %q:\n%s", want, wide)
 		}
+	}
+	// kubox's own figures on the API server's /metrics: the start-up's
+	// phases up to the pod network, the datastore's file; none without
+	// credentials.
+	metrics := s.MustKubectl("get", "--raw", "/metrics")
+	for _, want := range []string{`kubox_startup_phase_seconds{phase="datastore"}`, `kubox_startup_phase_seconds{phase="kubelet"}`,
+		`kubox_startup_phase_seconds{phase="pod-network"}`, `kubox_datastore_file_bytes{file="` + filepath.Join(s.DataDir, "server", "db", "state.db") + `"}`} {
+		if !strings.Contains(metrics, want+" ") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code := anonymousGet(t, s.Port, "/metrics"); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("/metrics without credentials answered %d", code)
 	}
 	nodeIP := strings.TrimSpace(s.MustKubectl("get", "nodes", "-o", `jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}`))
 	if nodeIP == "" || !strings.Contains(wide, nodeIP) {

@@ -1,0 +1,83 @@
+package kuboxmetrics
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kubox-io/kubox/pkg/component"
+	"github.com/kubox-io/kubox/pkg/pki"
+)
+
+// TestFigures: every certificate in the server's directory is reported
+// with the time it has left, with the start-up's phases and the
+// datastore's files; a second server in the process is told the metrics
+// are taken.
+func TestFigures(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	now := time.Now()
+	if _, _, err := pki.EnsureControlPlane(dir, pki.SANs{DNSNames: []string{"kubernetes"}}, 10*time.Hour, time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	phases := component.NewPhases(now.Add(-3 * time.Second))
+	phases.Ready("datastore")
+	db := filepath.Join(t.TempDir(), "state.db")
+	os.WriteFile(db, make([]byte, 4096), 0o600)
+	c := New(Sources{Phases: phases, CertDirs: []string{dir, filepath.Join(t.TempDir(), "no-agent")},
+		DatastoreFiles: []string{db, db + "-wal"}, SnapshotDir: filepath.Join(t.TempDir(), "snapshots")})
+	c.now = func() time.Time { return now.Add(time.Hour) }
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" || l.GetName() == "phase" || l.GetName() == "file" {
+					key = l.GetValue()
+				}
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	if v := got["datastore"]; v < 3 || v > 10 {
+		t.Errorf("phase datastore at %.1f s, want about 3; all: %v", v, got)
+	}
+	if v, ok := got[db]; !ok || v != 4096 {
+		t.Errorf("datastore file %s: %v (present %v)", db, v, ok)
+	}
+	if _, ok := got[db+"-wal"]; ok {
+		t.Error("a missing WAL file is reported")
+	}
+	if v, ok := got["kubox_snapshots"]; !ok || v != 0 {
+		t.Errorf("kubox_snapshots %v (present %v), want 0", v, ok)
+	}
+	// Leaves were issued for 10 h, an hour ago; the CAs live for years.
+	if v := got["serving-kube-apiserver"]; v < 8.9*3600 || v > 9.1*3600 {
+		t.Errorf("serving-kube-apiserver has %.0f s left, want about 9 h; all: %v", v, got)
+	}
+	if v := got["server-ca"]; v < 365*24*3600 {
+		t.Errorf("server-ca has %.0f s left", v)
+	}
+
+	var warned []string
+	warn := func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }
+	unregister := New(Sources{CertDirs: []string{dir}}).Register(warn)
+	New(Sources{CertDirs: []string{dir}}).Register(warn)()
+	if len(warned) != 1 {
+		t.Errorf("warnings %q, want one for the second registration", warned)
+	}
+	unregister()
+	New(Sources{CertDirs: []string{dir}}).Register(warn)()
+	if len(warned) != 1 {
+		t.Errorf("after the first unregistered, registering again warned: %q", warned)
+	}
+}
