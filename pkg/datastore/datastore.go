@@ -130,9 +130,13 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 			EmulatedETCDVersion:  "3.6.11",
 			CompactInterval:      d.compactInterval(),
 			CompactTimeout:       5 * time.Second,
-			CompactMinRetain:     1000,
-			CompactBatchSize:     1000,
-			PollBatchSize:        500,
+			// Compact to the revision current one interval ago, as the
+			// API server does with etcd, however quiet the cluster: a
+			// client's continue token or watch that old gets 410 Gone and
+			// lists again, instead of keeping history without end.
+			CompactMinRetain: 0,
+			CompactBatchSize: 1000,
+			PollBatchSize:    500,
 		})
 		done <- result{etcd, err}
 	}()
