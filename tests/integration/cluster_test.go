@@ -50,12 +50,32 @@ spec:
   ports: [{port: 80, targetPort: 8080, nodePort: 30090}]
 `
 
+// spreadPolicies deny ingress to the spread pods except from pods
+// labelled role=client.
+const spreadPolicies = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: spread-deny, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: spread}}
+  policyTypes: [Ingress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: spread-from-clients, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: spread}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: client}}}]
+`
+
 // TestCluster: a server and an agent, each in its own network namespace,
 // joined by token; pods on both nodes serve one Service, from either node.
 // Tokens that do not fit, and a second machine claiming a node's name, are
 // refused. A server restart leaves the agent's pods alone; an agent cut off
 // goes NotReady, its pods move, and it comes back; a deleted node registers
-// again when its agent restarts. (TestHA covers the host-gw backend and
+// again when its agent restarts. NetworkPolicies hold between the nodes.
+// (TestHA covers the host-gw backend and
 // node certificates renewed while the agent runs.)
 func TestCluster(t *testing.T) {
 	images := testImages(t)
@@ -201,6 +221,41 @@ func TestCluster(t *testing.T) {
 			t.Errorf("NodePort on %s answered %q", ip, body)
 		}
 	}
+	// NetworkPolicy across nodes: default-deny ingress for the spread pods
+	// stops the agent's pod from reaching the server's, by pod IP and by
+	// Service; a rule letting in pods labelled role=client lets it through
+	// once the agent's pod carries that label; with the policies gone, all
+	// is open again.
+	reach := func(step, url string, want bool) {
+		t.Helper()
+		misses := 0
+		waitFor(t, fmt.Sprintf("%s: %s from the agent's pod %v", step, url, map[bool]string{true: "answering", false: "refused"}[want]), time.Minute, func() (bool, string) {
+			out, err := kubectl("exec", a, "--", "/echo", "get", url, "--timeout", "2s")
+			if want {
+				return err == nil && strings.HasPrefix(out, "pod="), out
+			}
+			if err != nil {
+				misses++ // a refusal must be seen twice in a row
+			} else {
+				misses = 0
+			}
+			return misses >= 2, out
+		})
+	}
+	toServerPod := "http://" + podIP[s] + ":8080/"
+	policy := filepath.Join(srv.Dir, "policy.yaml")
+	os.WriteFile(policy, []byte(spreadPolicies), 0o644)
+	mustKubectl("apply", "-f", policy)
+	reach("default-deny", toServerPod, false)
+	mustKubectl("label", "pod", a, "role=client")
+	reach("allowed by label", toServerPod, true)
+	mustKubectl("delete", "-f", policy)
+	mustKubectl("label", "pod", a, "role-")
+	reach("policies deleted", toServerPod, true)
+	if out, err := kubectl("exec", a, "--", "/echo", "get", "http://spread.default.svc.cluster.local/", "--retries", "10"); err != nil {
+		t.Errorf("the Service from the agent's pod with the policies deleted: %v %q", err, out)
+	}
+
 	if pid := ag.cmd.Process.Pid; pid > 0 {
 		if rss := rssKB(pid); rss > 0 {
 			t.Logf("agent kubox RSS %d MB", rss/1024)
