@@ -75,3 +75,6 @@ func (d *Datastore) WithRecord(ctx context.Context, key string, fn func(*Record)
 	defer cli.Close()
 	return fn(&Record{cli: cli, key: key})
 }
+
+// Where is the datastore's endpoint for messages, passwords masked.
+func (d *Datastore) Where() string { return redact(d.cfg.Endpoint) }
