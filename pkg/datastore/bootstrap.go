@@ -23,8 +23,9 @@ func (d *Datastore) Shared() bool {
 // Record is one key of the datastore, read and replaced as a whole with
 // compare-and-swap on its revision.
 type Record struct {
-	cli *clientv3.Client
-	key string
+	cli   *clientv3.Client
+	key   string
+	lease clientv3.LeaseID // 0: none
 }
 
 // Get returns the record's value and revision; revision 0 when it is absent.
@@ -43,7 +44,11 @@ func (r *Record) Get(ctx context.Context) ([]byte, int64, error) {
 // two transaction forms are the ones kine serves: create, and update with
 // a read on failure.
 func (r *Record) Put(ctx context.Context, data []byte, rev int64) (bool, error) {
-	txn := r.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(r.key), "=", rev)).Then(clientv3.OpPut(r.key, string(data)))
+	var opts []clientv3.OpOption
+	if r.lease != 0 {
+		opts = append(opts, clientv3.WithLease(r.lease))
+	}
+	txn := r.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(r.key), "=", rev)).Then(clientv3.OpPut(r.key, string(data), opts...))
 	if rev != 0 {
 		txn = txn.Else(clientv3.OpGet(r.key))
 	}

@@ -111,6 +111,12 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 	if err != nil {
 		return err
 	}
+	if d.Shared() {
+		kctx, stopKeeping := context.WithCancel(context.Background())
+		keepCurrent(kctx, wg, etcd.Endpoints, d.paths.KineSocket)
+		stopKine := cancel
+		cancel = func() { stopKeeping(); stopKine() }
+	}
 	d.mu.Lock()
 	d.cancel, d.wg = cancel, wg
 	d.endpoint = Endpoint{Servers: etcd.Endpoints, LeaderElect: etcd.LeaderElect}
