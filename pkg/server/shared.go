@@ -55,6 +55,9 @@ func (s *Server) syncShared(ds *datastore.Datastore, secret string, preferStored
 	err := ds.WithRecord(ctx, datastore.BootstrapKey, func(rec *datastore.Record) error {
 		var err error
 		r, err = bootstrap.Sync{Dir: s.cfg.Paths.ServerDir, Names: sharedFiles, Secret: secret, Store: rec, PreferStored: preferStored}.Run(ctx)
+		if err != nil && !errors.Is(err, bootstrap.ErrNoToken) && !errors.Is(err, bootstrap.ErrWrongToken) {
+			return fmt.Errorf("cannot share the cluster's files through the datastore at %s: %w", ds.Where(), err)
+		}
 		return err
 	})
 	switch {

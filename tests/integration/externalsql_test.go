@@ -18,8 +18,8 @@ import (
 // TestExternalSQL: two servers share an external SQL datastore (PostgreSQL,
 // MariaDB, each started by the test on loopback) with one --token: the
 // second takes the cluster's CAs from the datastore, each sees the other's
-// writes, and once one is killed the other keeps writing. A wrong password
-// and a wrong token are refused in one line each.
+// writes, and once one is killed the other keeps writing. A wrong password,
+// a missing token and a wrong one are refused in one line each.
 func TestExternalSQL(t *testing.T) {
 	token := strings.Repeat("5e", 32)
 	for _, db := range []struct {
@@ -58,6 +58,10 @@ func TestExternalSQL(t *testing.T) {
 				s.MustKubectl("get", "namespace", "from-one", "from-two")
 			}
 
+			line = failedServerLine(t, "--datastore-endpoint", dsn)
+			if !strings.Contains(line, "holds a cluster already") || !strings.Contains(line, "--token") {
+				t.Errorf("no token: last line %q, want a refusal naming --token", line)
+			}
 			line = failedServerLine(t, "--datastore-endpoint", dsn, "--token", strings.Repeat("0f", 32))
 			if !strings.Contains(line, "does not open the cluster's files") || !strings.Contains(line, "--token") {
 				t.Errorf("wrong token: last line %q, want a refusal naming --token", line)
