@@ -196,7 +196,9 @@ func startPostgres(t *testing.T, password string) func(string) string {
 	port := freePort(t)
 	startDB(t, "postgres", port, cred, filepath.Join(dir, "postgres.log"), filepath.Join(bin, "postgres"), "-D", data,
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200")
-	return func(pw string) string { return fmt.Sprintf("postgres://kubox:%s@127.0.0.1:%d/kubox?sslmode=disable", pw, port) }
+	return func(pw string) string {
+		return fmt.Sprintf("postgres://kubox:%s@127.0.0.1:%d/kubox?sslmode=disable", pw, port)
+	}
 }
 
 // startMariaDB runs a MariaDB of its own on a loopback port, with a user
