@@ -9,6 +9,8 @@ pkgs=(
 	gcc libc6-dev make git # cgo build (SQLite)
 	etcd-server            # external-datastore tests
 	etcd-client            # etcdctl: restores kubox's etcd snapshots in tests
+	postgresql             # external SQL datastore tests (initdb, pg_ctl)
+	mariadb-server         # external SQL datastore tests (mariadb-install-db, mariadbd)
 	iproute2 procps        # tests inspect listeners and processes
 	iptables kmod          # kube-proxy, CNI plugins, modprobe
 	ipset                  # network policy (kube-router's controller)
@@ -21,8 +23,13 @@ pkgs=(
 )
 
 apt_install install-deps "${pkgs[@]}"
-# Debian starts etcd as a service on install; kubox's tests run their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
-	systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
+# Debian starts these as services on install; kubox's tests run their own,
+# on loopback ports of their choosing.
+for svc in etcd postgresql mariadb; do
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	elif [ -x "/etc/init.d/$svc" ] && service "$svc" status >/dev/null 2>&1; then
+		service "$svc" stop >/dev/null 2>&1 || true
+	fi
+done
 echo "install-deps: ok"

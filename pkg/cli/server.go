@@ -61,7 +61,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"KUBOX_URL"}, Destination: &o.ServerURL,
 				Usage: "join the cluster of this server (https://<address>:6443, started with --cluster-init) as another etcd member and control plane"},
 			&ucli.StringFlag{Name: "token", Aliases: []string{"t"}, EnvVars: []string{"KUBOX_TOKEN"}, Destination: &o.Token,
-				Usage: "with --server: the server token (<data-dir>/server/token on a server of the cluster)"},
+				Usage: "the server token (<data-dir>/server/token on a server of the cluster): with --server, to join it; otherwise this server's own, the same on every server sharing a --datastore-endpoint (generate one with 'openssl rand -hex 32')"},
 			&ucli.StringFlag{Name: "token-file", EnvVars: []string{"KUBOX_TOKEN_FILE"}, Destination: &o.TokenFile, Usage: "file holding the server token"},
 			&ucli.BoolFlag{Name: "cluster-init", Destination: &o.ClusterInit,
 				Usage: "keep the datastore in an etcd member run inside the server (data in <data-dir>/server/db/etcd; ports 2379 and 2380, mutual TLS); restarts keep using it"},

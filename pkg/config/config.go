@@ -176,6 +176,11 @@ type Server struct {
 	// dir or S3, that replaces the datastore before the server starts
 	// (--cluster-reset-restore-path), "" for none.
 	RestoreFrom string
+	// Token is the server token --token (or --token-file) gives a server
+	// that does not join with --server, "" for none: servers sharing an
+	// external datastore start with the same one. Its form is the join
+	// protocol's to check.
+	Token string
 	// ControllerManager is false when another server's
 	// kube-controller-manager serves the cluster.
 	ControllerManager bool
@@ -489,6 +494,11 @@ func (o ServerOptions) Server() (*Server, error) {
 	s.ControllerManager, s.Scheduler = !o.DisableControllerManager, !o.DisableScheduler
 	if s.RestoreFrom, err = restorePath(o.ClusterReset, o.ClusterResetRestorePath, s.Datastore); err != nil {
 		return nil, err
+	}
+	if o.ServerURL == "" {
+		if s.Token, err = o.token(); err != nil {
+			return nil, err
+		}
 	}
 	if e := s.Datastore.Etcd; e != nil && o.ClusterReset && s.RestoreFrom == "" {
 		e.ForceNewCluster = true

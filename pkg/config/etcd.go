@@ -55,18 +55,26 @@ func serverJoin(o ServerOptions) (*ServerJoin, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("invalid --server %q: give it as https://<server address>:6443", o.ServerURL)
 	}
-	token := o.Token
-	if token == "" && o.TokenFile != "" {
-		data, err := os.ReadFile(o.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read --token-file: %v", err)
-		}
-		token = strings.TrimSpace(string(data))
+	token, err := o.token()
+	if err != nil {
+		return nil, err
 	}
 	if token == "" {
 		return nil, errors.New("no token to join with: give --token (or --token-file) with the server token, <data-dir>/server/token on a server of the cluster")
 	}
 	return &ServerJoin{URL: o.ServerURL, Token: token}, nil
+}
+
+// token is --token, or the content of --token-file; "" for neither.
+func (o ServerOptions) token() (string, error) {
+	if o.Token != "" || o.TokenFile == "" {
+		return strings.TrimSpace(o.Token), nil
+	}
+	data, err := os.ReadFile(o.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read --token-file: %v", err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }
 
 // ClientURL is where the server's own clients reach the member.

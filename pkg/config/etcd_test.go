@@ -119,3 +119,22 @@ func TestServerJoinOptions(t *testing.T) {
 		t.Errorf("--cluster-init on a member that joined: %v", err)
 	}
 }
+
+// Without --server, --token (or --token-file) is the server's own token.
+func TestServerToken(t *testing.T) {
+	o := defaults()
+	o.DataDir = t.TempDir()
+	o.DatastoreEndpoint = "postgres://kubox:pw@127.0.0.1:5432/kubox"
+	o.Token = " abc \n"
+	if s, err := o.Server(); err != nil || s.Token != "abc" || s.Datastore.Etcd != nil {
+		t.Fatalf("--token: %+v, %v; want Token abc and no embedded etcd", s, err)
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.Token, o.TokenFile = "", file
+	if s, err := o.Server(); err != nil || s.Token != "from-file" {
+		t.Fatalf("--token-file: %+v, %v; want Token from-file", s, err)
+	}
+}

@@ -56,9 +56,14 @@ type Datastore struct {
 	stopping bool // Stop was called: the member's end is expected
 }
 
+// DefaultReachTimeout bounds how long an external datastore may take to
+// answer when the server starts: long enough for a database that starts
+// beside kubox, short enough that a wrong address is reported promptly.
+const DefaultReachTimeout = 10 * time.Second
+
 // New returns the datastore component for cfg.
 func New(cfg config.Datastore, p paths.Paths) *Datastore {
-	return &Datastore{cfg: cfg, paths: p, ReachTimeout: 30 * time.Second}
+	return &Datastore{cfg: cfg, paths: p, ReachTimeout: DefaultReachTimeout}
 }
 
 // Name implements component.Component.
@@ -105,8 +110,32 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 			kineEndpoint = serialEndpoint(file)
 		}
 	}
-	if err := os.MkdirAll(d.paths.ServerDir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %w; check that --data-dir is writable", d.paths.ServerDir, err)
+	etcd, cancel, wg, err := d.listen(ctx, kineEndpoint, d.paths.KineSocket)
+	if err != nil {
+		return err
+	}
+	if d.Shared() {
+		kctx, stopKeeping := context.WithCancel(context.Background())
+		keepCurrent(kctx, wg, etcd.Endpoints, d.paths.KineSocket)
+		stopKine := cancel
+		cancel = func() { stopKeeping(); stopKine() }
+	}
+	d.mu.Lock()
+	d.cancel, d.wg = cancel, wg
+	d.endpoint = Endpoint{Servers: etcd.Endpoints, LeaderElect: etcd.LeaderElect}
+	d.mu.Unlock()
+	return nil
+}
+
+// listen starts kine for kineEndpoint on a unix socket, once the database
+// answers. Stopping it is cancel, then waiting for wg.
+func (d *Datastore) listen(ctx context.Context, kineEndpoint, socket string) (endpoint.ETCDConfig, context.CancelFunc, *sync.WaitGroup, error) {
+	var none endpoint.ETCDConfig
+	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
+		return none, nil, nil, fmt.Errorf("cannot create %s: %w; check that --data-dir is writable", filepath.Dir(socket), err)
+	}
+	if err := d.checkSQL(ctx); err != nil {
+		return none, nil, nil, err
 	}
 	// kine's own retry loop for unreachable databases lasts minutes; it stops
 	// with this context, which we cancel when ReachTimeout runs out.
@@ -119,7 +148,7 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 	done := make(chan result, 1)
 	go func() {
 		etcd, err := endpoint.Listen(kctx, endpoint.Config{
-			Listener:         "unix://" + d.paths.KineSocket,
+			Listener:         "unix://" + socket,
 			Endpoint:         kineEndpoint,
 			WaitGroup:        wg,
 			BackendTLSConfig: kinetls.Config{CAFile: d.cfg.CAFile, CertFile: d.cfg.CertFile, KeyFile: d.cfg.KeyFile},
@@ -140,25 +169,20 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 		})
 		done <- result{etcd, err}
 	}()
-	var r result
 	select {
-	case r = <-done:
+	case r := <-done:
+		if r.err != nil {
+			cancel()
+			return none, nil, nil, d.explain(r.err)
+		}
+		return r.etcd, cancel, wg, nil
 	case <-time.After(d.ReachTimeout):
 		cancel()
-		return fmt.Errorf("cannot reach the %s datastore within %s; check --datastore-endpoint and that the database is running", d.cfg.Kind(), d.ReachTimeout)
+		return none, nil, nil, fmt.Errorf("cannot reach the %s datastore at %s within %s; check --datastore-endpoint and that the database is running", d.cfg.Kind(), redact(d.cfg.Endpoint), d.ReachTimeout)
 	case <-ctx.Done():
 		cancel()
-		return ctx.Err()
+		return none, nil, nil, ctx.Err()
 	}
-	if r.err != nil {
-		cancel()
-		return d.explain(r.err)
-	}
-	d.mu.Lock()
-	d.cancel, d.wg = cancel, wg
-	d.endpoint = Endpoint{Servers: r.etcd.Endpoints, LeaderElect: r.etcd.LeaderElect}
-	d.mu.Unlock()
-	return nil
 }
 
 func (d *Datastore) startEtcd(ctx context.Context) error {
@@ -224,7 +248,11 @@ func (d *Datastore) explain(err error) error {
 			return fmt.Errorf("cannot open the database in %s: %s; check that --data-dir is writable", filepath.Dir(file), msg)
 		}
 	}
-	return fmt.Errorf("cannot start the %s datastore: %s; check --datastore-endpoint", d.cfg.Kind(), msg)
+	where := ""
+	if d.cfg.Endpoint != "" {
+		where = " at " + redact(d.cfg.Endpoint)
+	}
+	return fmt.Errorf("cannot start the %s datastore%s: %s; check --datastore-endpoint", d.cfg.Kind(), where, d.scrub(err))
 }
 
 func corruptError(file, detail string) error {
@@ -253,25 +281,48 @@ func checkSQLiteFile(file string) error {
 	return nil
 }
 
-// redact hides credentials in a datastore URL list. It works on the text
-// rather than through net/url, which refuses MySQL's tcp(host:port) form.
+// redact masks the passwords in a datastore URL list
+// (user:***@host). It works on the text rather than through net/url, which
+// refuses MySQL's tcp(host:port) form.
 func redact(endpoints string) string {
 	var out []string
 	for _, e := range strings.Split(endpoints, ",") {
-		if scheme, rest, ok := strings.Cut(e, "://"); ok {
-			// The userinfo ends at the last '@' before the path.
-			auth := rest
-			if i := strings.IndexByte(auth, '/'); i >= 0 {
-				auth = auth[:i]
+		if scheme, rest, at, ok := userinfo(e); ok {
+			user, _, hasPW := strings.Cut(rest[:at], ":")
+			if hasPW {
+				user += ":***"
 			}
-			if at := strings.LastIndexByte(auth, '@'); at >= 0 {
-				user, _, _ := strings.Cut(auth[:at], ":")
-				e = scheme + "://" + user + rest[at:]
-			}
+			e = scheme + "://" + user + rest[at:]
 		}
 		out = append(out, e)
 	}
 	return strings.Join(out, ",")
+}
+
+// userinfo splits a URL at its userinfo: what follows the scheme, and the
+// index in it of the '@' that ends the userinfo.
+func userinfo(e string) (scheme, rest string, at int, ok bool) {
+	scheme, rest, found := strings.Cut(e, "://")
+	if !found {
+		return "", "", 0, false
+	}
+	// The userinfo ends at the last '@' before the path.
+	auth := rest
+	if i := strings.IndexByte(auth, '/'); i >= 0 {
+		auth = auth[:i]
+	}
+	at = strings.LastIndexByte(auth, '@')
+	return scheme, rest, at, at >= 0
+}
+
+// endpointPassword is the password in a single datastore URL, "" for none.
+func endpointPassword(e string) string {
+	_, rest, at, ok := userinfo(e)
+	if !ok {
+		return ""
+	}
+	_, pw, _ := strings.Cut(rest[:at], ":")
+	return pw
 }
 
 // nopZap silences the etcd client's own logger; kubox reports its errors.

@@ -87,15 +87,15 @@ func TestRedact(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string
 	}{
-		{in: "postgres://kubox:s3cret@db.example:5432/kubox?sslmode=disable", want: "postgres://kubox@db.example:5432/kubox?sslmode=disable"},
-		{in: "postgresql://kubox:p%40ss@db/kubox", want: "postgresql://kubox@db/kubox"},
+		{in: "postgres://kubox:s3cret@db.example:5432/kubox?sslmode=disable", want: "postgres://kubox:***@db.example:5432/kubox?sslmode=disable"},
+		{in: "postgresql://kubox:p%40ss@db/kubox", want: "postgresql://kubox:***@db/kubox"},
 		{in: "postgres://kubox@db/kubox", want: "postgres://kubox@db/kubox"},
-		{in: "mysql://root:s3cret@tcp(db)/kubox", want: "mysql://root@tcp(db)/kubox"},
+		{in: "mysql://root:s3cret@tcp(db)/kubox", want: "mysql://root:***@tcp(db)/kubox"},
 		{
-			in: "mysql://root:s3cret@tcp(db:3306)/kubox", want: "mysql://root@tcp(db:3306)/kubox",
+			in: "mysql://root:s3cret@tcp(db:3306)/kubox", want: "mysql://root:***@tcp(db:3306)/kubox",
 		},
 		{in: "https://10.0.0.1:2379,https://10.0.0.2:2379", want: "https://10.0.0.1:2379,https://10.0.0.2:2379"},
-		{in: "https://root:pw1@10.0.0.1:2379,https://10.0.0.2:2379,https://root:pw3@10.0.0.3:2379", want: "https://root@10.0.0.1:2379,https://10.0.0.2:2379,https://root@10.0.0.3:2379"},
+		{in: "https://root:pw1@10.0.0.1:2379,https://10.0.0.2:2379,https://root:pw3@10.0.0.3:2379", want: "https://root:***@10.0.0.1:2379,https://10.0.0.2:2379,https://root:***@10.0.0.3:2379"},
 		{in: "", want: ""},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
@@ -136,16 +136,20 @@ func TestExplain(t *testing.T) {
 		},
 		{
 			name: "postgres refused", endpoint: "postgres://kubox@127.0.0.1:5432/kubox", err: "dial tcp 127.0.0.1:5432: connect: connection refused",
-			want: "cannot start the postgres datastore: dial tcp 127.0.0.1:5432: connect: connection refused; check --datastore-endpoint",
+			want: "cannot start the postgres datastore at postgres://kubox@127.0.0.1:5432/kubox: dial tcp 127.0.0.1:5432: connect: connection refused; check --datastore-endpoint",
 		},
 		{
 			// Only SQLite has a file that can be corrupt.
 			name: "mysql not a database", endpoint: "mysql://root@tcp(db)/kubox", err: "Error 1049: 'kubox' is not a database",
-			want: "cannot start the mysql datastore: Error 1049: 'kubox' is not a database; check --datastore-endpoint",
+			want: "cannot start the mysql datastore at mysql://root@tcp(db)/kubox: Error 1049: 'kubox' is not a database; check --datastore-endpoint",
 		},
 		{
 			name: "postgres permission", endpoint: "postgres://kubox@db/kubox", err: "pq: permission denied for table kine",
-			want: "cannot start the postgres datastore: pq: permission denied for table kine; check --datastore-endpoint",
+			want: "cannot start the postgres datastore at postgres://kubox@db/kubox: pq: permission denied for table kine; check --datastore-endpoint",
+		},
+		{
+			name: "password masked", endpoint: "postgres://kubox:s3cret@db/kubox", err: "login as kubox with s3cret failed",
+			want: "cannot start the postgres datastore at postgres://kubox:***@db/kubox: login as kubox with *** failed; check --datastore-endpoint",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +305,7 @@ func TestEtcdUnreachable(t *testing.T) {
 	}{
 		{"plain", "http://" + addr, "http://" + addr},
 		{"list", "http://" + addr + ",http://" + addr, "http://" + addr + ",http://" + addr},
-		{"credentials", "http://kubox:s3cret@" + addr, "http://kubox@" + addr},
+		{"credentials", "http://kubox:s3cret@" + addr, "http://kubox:***@" + addr},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := New(config.Datastore{Endpoint: tc.endpoint}, testPaths(t))

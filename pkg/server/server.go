@@ -77,7 +77,13 @@ func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := srv.prepare(log); err != nil {
+	prepare := srv.prepare
+	if datastore.New(cfg.Datastore, cfg.Paths).Shared() {
+		prepare = srv.shareFiles
+	} else if cfg.Token != "" {
+		prepare = srv.prepareWithToken
+	}
+	if err := prepare(log); err != nil {
 		srv.Close()
 		return nil, err
 	}

@@ -121,22 +121,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := newServer(t)
 			c.setup(t, s)
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, s.bin, s.argv()...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			if ctx.Err() != nil {
-				t.Fatalf("kubox did not exit within 90s\n%s", stderr.String())
-			}
-			if err == nil || cmd.ProcessState.ExitCode() == 0 {
-				t.Fatalf("exit code 0, want non-zero\n%s", stderr.String())
-			}
-			line := lastLine(stderr.String())
-			if !strings.HasPrefix(line, "kubox: ") {
-				t.Errorf("last line %q does not start with \"kubox: \"", line)
-			}
+			line := failingRun(t, s)
 			for _, w := range c.want {
 				if !strings.Contains(line, w) {
 					t.Errorf("last line %q lacks %q", line, w)
@@ -147,4 +132,27 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingRun runs s, which must fail within 90 s, and returns its last
+// line, which must be kubox's error.
+func failingRun(t *testing.T, s *server) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, s.argv()...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("kubox did not exit within 90s\n%s", stderr.String())
+	}
+	if err == nil || cmd.ProcessState.ExitCode() == 0 {
+		t.Fatalf("exit code 0, want non-zero\n%s", stderr.String())
+	}
+	line := lastLine(stderr.String())
+	if !strings.HasPrefix(line, "kubox: ") {
+		t.Errorf("last line %q does not start with \"kubox: \"", line)
+	}
+	return line
 }
