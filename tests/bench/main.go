@@ -92,7 +92,11 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
-	for _, f := range []string{o.kubox, filepath.Join(o.binDir, "kube-apiserver"), filepath.Join(o.payloadBin, "runc")} {
+	need := []string{o.kubox, filepath.Join(o.payloadBin, "runc")}
+	if o.targets["baseline"] {
+		need = append(need, filepath.Join(o.binDir, "kube-apiserver"))
+	}
+	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%s missing: run `make bench`, which builds it", f)
 		}
@@ -261,7 +265,7 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 		r.Warm = append(r.Warm, warm)
 		progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs", tag, warm.Readyz, warm.NodeReady, warm.PodRunning)
 	}
-	cs, err := clientFor(t.Kubeconfig(), 5000)
+	cs, err := clientFor(t.Kubeconfig(), t.APIURL(), 5000)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ type target interface {
 	// Wipe removes every container, mount and byte of state.
 	Wipe() error
 	Kubeconfig() string
+	APIURL() string // where the bench reaches the API, from the host
 	Cgroup() *cgroup
 	// DataDirs names what the node keeps on disk, for the size report.
 	DataDirs() map[string]string
