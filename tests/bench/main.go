@@ -242,7 +242,7 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 	// kubox on etcd is there to separate the datastore's share of the API
 	// figures, kubox on three servers to show what replication costs them;
 	// their memory, restarts and pods would tell nothing the other two do
-	// not, and skipping them keeps the whole bench near 40 minutes.
+	// not, and skipping them keeps the whole bench under an hour.
 	ha := t.Name() == "kubox-ha"
 	apiOnly := ha || t.Name() == "kubox-etcd"
 	progress("%s: first start", tag)
