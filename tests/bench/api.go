@@ -76,8 +76,9 @@ func opOf(lat []float64, wall time.Duration) apiOp {
 }
 
 // measureAPI creates, gets, lists and deletes n ConfigMaps in namespace ns
-// with conc concurrent callers. The list is one call returning all n.
-func measureAPI(ctx context.Context, cs *kubernetes.Clientset, n, conc int, ns string) (map[string]apiOp, error) {
+// with conc concurrent callers, or only creates them if createsOnly. The
+// list is one call returning all n.
+func measureAPI(ctx context.Context, cs *kubernetes.Clientset, n, conc int, ns string, createsOnly bool) (map[string]apiOp, error) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
@@ -92,6 +93,9 @@ func measureAPI(ctx context.Context, cs *kubernetes.Clientset, n, conc int, ns s
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	out["create"] = opOf(lat, wall)
+	if createsOnly {
+		return out, nil
+	}
 	lat, wall, err = parallel(ctx, n, conc, func(i int) error {
 		_, err := cms.Get(ctx, name(i), metav1.GetOptions{})
 		return err

@@ -91,6 +91,7 @@ func (b *baseline) Name() string       { return "baseline" }
 func (b *baseline) Label() string      { return "upstream (5 processes + etcd)" }
 func (b *baseline) Cgroup() *cgroup    { return b.cg }
 func (b *baseline) Kubeconfig() string { return b.path("kubeconfig", "admin.conf") }
+func (b *baseline) APIURL() string     { return apiURL }
 func (b *baseline) path(p ...string) string {
 	return filepath.Join(append([]string{b.dir}, p...)...)
 }

@@ -30,6 +30,7 @@ func (k *kuboxTarget) Cgroup() *cgroup    { return k.cg }
 func (k *kuboxTarget) dataDir() string    { return filepath.Join(k.dir, "data") }
 func (k *kuboxTarget) runDir() string     { return filepath.Join(k.dir, "run") }
 func (k *kuboxTarget) Kubeconfig() string { return filepath.Join(k.dir, "kubeconfig.yaml") }
+func (k *kuboxTarget) APIURL() string     { return apiURL }
 
 func (k *kuboxTarget) DataDirs() map[string]string {
 	m := map[string]string{"data dir": k.dataDir()}

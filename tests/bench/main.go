@@ -1,7 +1,8 @@
 // Command bench measures kubox against upstream Kubernetes run the usual
 // way (kubeadm's layout: etcd and five separate processes, with containerd
 // and runc), on this machine, in one run: start-up, idle memory, API
-// throughput, pod start-up, datastore growth and size on disk. Each node
+// throughput, pod start-up, datastore growth and size on disk; and the API
+// of three kubox servers on embedded etcd beside one on SQLite. Each node
 // runs alone in a network namespace and a cgroup of its own; runs of the
 // targets alternate so that ratios compare runs made side by side.
 //
@@ -57,7 +58,7 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 30, "pods created at once")
 	flag.IntVar(&o.updates, "updates", 20000, "updates of one ConfigMap for the datastore growth")
 	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "kine compaction interval during the datastore growth phase")
-	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline", "targets to run")
+	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline,kubox-ha", "targets to run")
 	flag.BoolVar(&o.profile, "profile", true, "also capture kubox's start-up CPU and idle heap profiles")
 	flag.StringVar(&o.readme, "readme", "", "also put the results table into this README, between its "+readmeStart+" markers")
 	reportOnly := flag.Bool("report-only", false, "measure nothing: render results.md and the chart again from results.json, with the sizes of the files as they are now (e.g. after make release)")
@@ -92,7 +93,11 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
-	for _, f := range []string{o.kubox, filepath.Join(o.binDir, "kube-apiserver"), filepath.Join(o.payloadBin, "runc")} {
+	need := []string{o.kubox, filepath.Join(o.payloadBin, "runc")}
+	if o.targets["baseline"] {
+		need = append(need, filepath.Join(o.binDir, "kube-apiserver"))
+	}
+	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%s missing: run `make bench`, which builds it", f)
 		}
@@ -130,6 +135,14 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer env.teardown()
+	if o.targets["kubox-ha"] {
+		progress("bridge %s, network namespaces %s…%s for the kubox-ha servers", haBridge, haNetns(1), haNetns(haServers))
+		teardown, err := setupHANet()
+		if err != nil {
+			return err
+		}
+		defer teardown()
+	}
 
 	res := newResults(o)
 	var all []target
@@ -165,10 +178,12 @@ func run(ctx context.Context, o options) (err error) {
 				cg.remove()
 				return nil, err
 			}
+		case "kubox-ha":
+			t = newKuboxHA(o.kubox, dir, logs, cg)
 		}
 		return t, nil
 	}
-	for _, name := range []string{"kubox", "baseline", "kubox-etcd"} {
+	for _, name := range []string{"kubox", "baseline", "kubox-etcd", "kubox-ha"} {
 		if !o.targets[name] {
 			continue
 		}
@@ -180,7 +195,7 @@ func run(ctx context.Context, o options) (err error) {
 		res.target(t)
 	}
 	if len(all) == 0 {
-		return fmt.Errorf("no target selected: -targets takes kubox, kubox-etcd, baseline")
+		return fmt.Errorf("no target selected: -targets takes kubox, kubox-etcd, baseline, kubox-ha")
 	}
 	res.Sizes = binarySizes(o)
 
@@ -216,27 +231,43 @@ func run(ctx context.Context, o options) (err error) {
 }
 
 // oneRun: first start on empty state, idle, memory, warm restart, pods,
-// API, then wipe (kubox on etcd: first start and API only).
+// API, then wipe (kubox on etcd: first start and API only; kubox on three
+// servers: the servers started, and API only).
 func oneRun(ctx context.Context, o options, t target, r *targetResult, img imagesInfo, i int) error {
 	tag := fmt.Sprintf("%s run %d/%d", t.Name(), i+1, o.runs)
 	if err := t.Wipe(); err != nil {
 		return err
 	}
 	defer t.Wipe()
+	// kubox on etcd is there to separate the datastore's share of the API
+	// figures, kubox on three servers to show what replication costs them;
+	// their memory, restarts and pods would tell nothing the other two do
+	// not, and skipping them keeps the whole bench under an hour.
+	ha := t.Name() == "kubox-ha"
+	apiOnly := ha || t.Name() == "kubox-etcd"
 	progress("%s: first start", tag)
-	cold, err := measureStart(ctx, t, startOpts{}, img.Pause, true, 0)
-	if err != nil {
-		return err
+	if ha {
+		// No node to time: the servers run the control plane only.
+		t0 := time.Now()
+		if err := t.Start(ctx, startOpts{}); err != nil {
+			return fmt.Errorf("%s: %w\n%s", tag, err, t.Failure())
+		}
+		progress("%s: %d servers serving after %.1fs", tag, haServers, time.Since(t0).Seconds())
+	} else {
+		cold, err := measureStart(ctx, t, startOpts{}, img.Pause, true, 0)
+		if err != nil {
+			return err
+		}
+		r.Cold = append(r.Cold, cold)
+		progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs, kube-system Ready %.1fs", tag, cold.Readyz, cold.NodeReady, cold.PodRunning, cold.SystemPods)
 	}
-	r.Cold = append(r.Cold, cold)
-	progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs, kube-system Ready %.1fs", tag, cold.Readyz, cold.NodeReady, cold.PodRunning, cold.SystemPods)
 	if i == 0 {
 		r.DataDir = map[string]float64{}
 		for label, d := range t.DataDirs() {
 			r.DataDir[label] = mb(dirSize(d))
 		}
 	}
-	if t.Name() != "kubox-etcd" {
+	if !apiOnly {
 		progress("%s: idle %s, then memory", tag, o.idle)
 		if err := sleepCtx(ctx, o.idle); err != nil {
 			return err
@@ -247,11 +278,6 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 		}
 		r.Memory = append(r.Memory, m)
 		progress("%s: RSS %.0f MiB, PSS %.0f MiB, cgroup %.0f MiB over %d processes", tag, m.RSSMB, m.PSSMB, m.CgroupMB, m.Processes)
-	}
-	// kubox on etcd is there to separate the datastore's share of the API
-	// figures; its restart would tell nothing the other two do not, and
-	// skipping it keeps the whole bench under 40 minutes.
-	if t.Name() != "kubox-etcd" {
 		t.Stop()
 		progress("%s: restart", tag)
 		warm, err := measureStart(ctx, t, startOpts{}, img.Pause, false, 1)
@@ -261,11 +287,11 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 		r.Warm = append(r.Warm, warm)
 		progress("%s: /readyz %.1fs, node Ready %.1fs, pod Running %.1fs", tag, warm.Readyz, warm.NodeReady, warm.PodRunning)
 	}
-	cs, err := clientFor(t.Kubeconfig(), 5000)
+	cs, err := clientFor(t.Kubeconfig(), t.APIURL(), 5000)
 	if err != nil {
 		return err
 	}
-	if t.Name() != "kubox-etcd" {
+	if !apiOnly {
 		pr, err := measurePods(ctx, cs, img.Pause, o.pods, "bench-pods")
 		if err != nil {
 			return fmt.Errorf("%s: pods: %w", tag, err)
@@ -274,7 +300,9 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 		progress("%s: %d pods: p50 %.1fs, p99 %.1fs, all Running %.1fs", tag, o.pods, pr.P50, pr.P99, pr.All)
 	}
 	for _, conc := range []int{1, 16} {
-		ops, err := measureAPI(ctx, cs, o.objects, conc, fmt.Sprintf("bench-api-c%d", conc))
+		// Three servers: creates only, where replication shows (each is a
+		// quorum write), which keeps their runs short.
+		ops, err := measureAPI(ctx, cs, o.objects, conc, fmt.Sprintf("bench-api-c%d", conc), ha)
 		if err != nil {
 			return fmt.Errorf("%s: API at concurrency %d: %w", tag, conc, err)
 		}
@@ -282,10 +310,13 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 			k := fmt.Sprintf("%s c=%d", verb, conc)
 			r.API[k] = append(r.API[k], op)
 		}
-		progress("%s: API c=%d: create %.0f/s, get %.0f/s, list %.0f ms, delete %.0f/s", tag, conc,
-			ops["create"].PerSecond, ops["get"].PerSecond, ops["list"].P50ms, ops["delete"].PerSecond)
+		line := fmt.Sprintf("create %.0f/s (p99 %.0f ms)", ops["create"].PerSecond, ops["create"].P99ms)
+		if !ha {
+			line += fmt.Sprintf(", get %.0f/s, list %.0f ms, delete %.0f/s", ops["get"].PerSecond, ops["list"].P50ms, ops["delete"].PerSecond)
+		}
+		progress("%s: API c=%d: %s", tag, conc, line)
 	}
-	if i == o.runs-1 {
+	if i == o.runs-1 && !ha {
 		if err := finalPhases(ctx, o, t, r, img, cs); err != nil {
 			return err
 		}

@@ -365,25 +365,45 @@ func cell(xs []float64) string {
 	return fmt.Sprintf("%s (%s–%s)", fmtNum(s.Median), fmtNum(s.Min), fmtNum(s.Max))
 }
 
-// table renders figures for every target, plus each kubox target's ratio
-// to the baseline, computed run by run.
+// nodes are the targets that run a node: all but kubox-ha, whose servers
+// run the control plane only and have a table of their own.
+func (r *results) nodes() []*targetResult {
+	var out []*targetResult
+	for _, t := range r.Targets {
+		if t.Name != "kubox-ha" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// table renders figures for every node, plus each kubox target's ratio to
+// the baseline, computed run by run.
 func (r *results) table(title, note string, figs []figure) string {
+	return r.tableOf(title, note, figs, r.nodes(), r.byName("baseline"), "baseline")
+}
+
+// tableOf renders figures for targets, plus each one's ratio to base
+// (named baseName in the header; no ratios without base).
+func (r *results) tableOf(title, note string, figs []figure, targets []*targetResult, base *targetResult, baseName string) string {
+	if len(targets) == 0 {
+		return ""
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### %s\n\n", title)
 	if note != "" {
 		fmt.Fprintf(&b, "%s\n\n", note)
 	}
-	base := r.byName("baseline")
 	hdr := []string{"figure"}
-	for _, t := range r.Targets {
+	for _, t := range targets {
 		hdr = append(hdr, t.Label)
 	}
 	var ratioTargets []*targetResult
 	if base != nil {
-		for _, t := range r.Targets {
+		for _, t := range targets {
 			if t != base {
 				ratioTargets = append(ratioTargets, t)
-				hdr = append(hdr, t.Label+" ÷ baseline")
+				hdr = append(hdr, t.Label+" ÷ "+baseName)
 			}
 		}
 	}
@@ -391,7 +411,7 @@ func (r *results) table(title, note string, figs []figure) string {
 	for _, f := range figs {
 		row := []string{f.label}
 		any := false
-		for _, t := range r.Targets {
+		for _, t := range targets {
 			v := f.get(t)
 			if summarize(v).N > 0 {
 				any = true
@@ -445,10 +465,34 @@ func (r *results) markdown() string {
 	b.WriteString(r.table("API through client-go (objects/s: higher is better; ms: lower is better)",
 		fmt.Sprintf("%s ConfigMaps created, read, listed in one call and deleted, by 1 and by 16 concurrent callers.", r.Settings["objects"]),
 		apiFigures()))
+	b.WriteString(r.haTable())
 	b.WriteString(r.table(fmt.Sprintf("%s pods created at once, seconds (lower is better)", r.Settings["pods"]), "", podFigures()))
 	b.WriteString(r.storeTable())
 	b.WriteString(r.sizeTable())
 	return b.String()
+}
+
+// haTable: creates on three servers beside one server on SQLite (with its
+// node), and the ratio of each pair of runs, which ran side by side.
+func (r *results) haTable() string {
+	ha, one := r.byName("kubox-ha"), r.byName("kubox")
+	if ha == nil {
+		return ""
+	}
+	targets := []*targetResult{ha}
+	if one != nil {
+		targets = []*targetResult{one, ha}
+	}
+	var creates []figure
+	for _, f := range apiFigures() {
+		if strings.HasPrefix(f.label, "create ") {
+			creates = append(creates, f)
+		}
+	}
+	return r.tableOf(fmt.Sprintf("Creates on %d servers, embedded etcd (objects/s: higher is better; ms: lower is better)", haServers),
+		fmt.Sprintf("The same %s ConfigMap creates by 1 and by 16 callers as above, through the API of the first of %d `kubox server --disable-agent` (control plane only, each in a network namespace of its own on one bridge, all on this machine's cores) whose embedded etcd members form one cluster: a write is acknowledged once a quorum of members has it. kubox (SQLite) is the single server above, with its node.",
+			r.Settings["objects"], haServers),
+		creates, targets, one, "kubox (SQLite)")
 }
 
 func (r *results) procTable() string {
@@ -531,7 +575,7 @@ func (r *results) panels() []chartPanel {
 		for _, f := range figs {
 			p.Categories = append(p.Categories, f.label)
 		}
-		for _, t := range r.Targets {
+		for _, t := range r.nodes() {
 			s := chartSeries{Name: t.Label}
 			for _, f := range figs {
 				sum := summarize(f.get(t))

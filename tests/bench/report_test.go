@@ -29,3 +29,35 @@ func TestSpliceReadme(t *testing.T) {
 		t.Fatal("a README without markers was accepted")
 	}
 }
+
+// TestHATable: kubox-ha's creates are a table of their own beside kubox on
+// SQLite, with the ratio of each pair of runs, and kubox-ha is no column of
+// the node tables.
+func TestHATable(t *testing.T) {
+	r := &results{Settings: map[string]string{"runs": "2", "objects": "5000", "idle": "1m0s"}}
+	ops := func(perS ...float64) []apiOp {
+		var out []apiOp
+		for _, v := range perS {
+			out = append(out, apiOp{PerSecond: v, P50ms: 1000 / v, P99ms: 4000 / v})
+		}
+		return out
+	}
+	r.Targets = []*targetResult{
+		{Name: "kubox", Label: "kubox (SQLite)", API: map[string][]apiOp{"create c=16": ops(600, 700)}},
+		{Name: "baseline", Label: "upstream", API: map[string][]apiOp{"create c=16": ops(1000, 1000)}},
+		{Name: "kubox-ha", Label: "kubox (3 servers, embedded etcd)", API: map[string][]apiOp{"create c=16": ops(300, 420)}},
+	}
+	md := r.markdown()
+	i := strings.Index(md, "### Creates on 3 servers")
+	if i < 0 {
+		t.Fatalf("no table of the three servers:\n%s", md)
+	}
+	if strings.Contains(md[:i], "3 servers") {
+		t.Errorf("kubox-ha is in a node table:\n%s", md[:i])
+	}
+	// Ratios 0.5 and 0.6: the median 0.55.
+	row := "| create c=16, objects/s | 650 (600–700) | 360 (300–420) | 0.55 |"
+	if !strings.Contains(md[i:], row) || !strings.Contains(md[i:], "kubox (3 servers, embedded etcd) ÷ kubox (SQLite)") {
+		t.Errorf("want the row %q and the ratio's header in:\n%s", row, md[i:])
+	}
+}

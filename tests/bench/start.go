@@ -39,11 +39,11 @@ func measureStart(ctx context.Context, t target, opts startOpts, podImage string
 	fail := func(what string, err error) (startTimes, error) {
 		return st, fmt.Errorf("%s: %s not reached: %v\n%s", t.Name(), what, err, t.Failure())
 	}
-	if err := waitReadyz(ctx); err != nil {
+	if err := waitReadyz(ctx, t.APIURL()); err != nil {
 		return fail("/readyz", err)
 	}
 	st.Readyz = since()
-	cs, err := waitClient(ctx, t.Kubeconfig())
+	cs, err := waitClient(ctx, t.Kubeconfig(), t.APIURL())
 	if err != nil {
 		return fail("admin kubeconfig", err)
 	}
@@ -93,9 +93,9 @@ var insecureHTTP = &http.Client{
 }
 
 // waitReadyz polls /readyz anonymously, as a load balancer's health check would.
-func waitReadyz(ctx context.Context) error {
+func waitReadyz(ctx context.Context, url string) error {
 	return pollUntil(ctx, 25*time.Millisecond, func() (bool, error) {
-		resp, err := insecureHTTP.Get(apiURL + "/readyz")
+		resp, err := insecureHTTP.Get(url + "/readyz")
 		if err != nil {
 			return false, nil
 		}
@@ -104,13 +104,13 @@ func waitReadyz(ctx context.Context) error {
 	})
 }
 
-func waitClient(ctx context.Context, kubeconfig string) (*kubernetes.Clientset, error) {
+func waitClient(ctx context.Context, kubeconfig, url string) (*kubernetes.Clientset, error) {
 	var cs *kubernetes.Clientset
 	err := pollUntil(ctx, 25*time.Millisecond, func() (bool, error) {
 		if _, err := os.Stat(kubeconfig); err != nil {
 			return false, nil
 		}
-		c, err := clientFor(kubeconfig, 50)
+		c, err := clientFor(kubeconfig, url, 50)
 		if err != nil {
 			return false, nil
 		}
@@ -120,14 +120,14 @@ func waitClient(ctx context.Context, kubeconfig string) (*kubernetes.Clientset, 
 	return cs, err
 }
 
-func clientFor(kubeconfig string, qps float32) (*kubernetes.Clientset, error) {
+func clientFor(kubeconfig, url string, qps float32) (*kubernetes.Clientset, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, err
 	}
 	// kubox writes a kubeconfig for its own host (127.0.0.1); the bench
 	// reaches the node from outside its network namespace.
-	cfg.Host = apiURL
+	cfg.Host = url
 	cfg.QPS, cfg.Burst = qps, int(qps)*2
 	return kubernetes.NewForConfig(cfg)
 }

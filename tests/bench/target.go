@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// target is one way of running a Kubernetes node: kubox on SQLite, kubox on
-// etcd, or the upstream components as separate processes.
+// target is one way of running Kubernetes: kubox on SQLite, kubox on etcd,
+// the upstream components as separate processes, or three kubox servers.
 type target interface {
-	Name() string  // short key: kubox, kubox-etcd, baseline
+	Name() string  // short key: kubox, kubox-etcd, baseline, kubox-ha
 	Label() string // for tables
 	// Start launches the node on whatever state it has (none: first start).
 	// It returns once the processes run; the caller measures readiness.
@@ -20,6 +20,7 @@ type target interface {
 	// Wipe removes every container, mount and byte of state.
 	Wipe() error
 	Kubeconfig() string
+	APIURL() string // where the bench reaches the API, from the host
 	Cgroup() *cgroup
 	// DataDirs names what the node keeps on disk, for the size report.
 	DataDirs() map[string]string
