@@ -159,13 +159,9 @@ func (d *Datastore) listen(ctx context.Context, kineEndpoint, socket string) (en
 			EmulatedETCDVersion:  "3.6.11",
 			CompactInterval:      d.compactInterval(),
 			CompactTimeout:       5 * time.Second,
-			// Compact to the revision current one interval ago, as the
-			// API server does with etcd, however quiet the cluster: a
-			// client's continue token or watch that old gets 410 Gone and
-			// lists again, instead of keeping history without end.
-			CompactMinRetain: 0,
-			CompactBatchSize: 1000,
-			PollBatchSize:    500,
+			CompactMinRetain:     1000,
+			CompactBatchSize:     1000,
+			PollBatchSize:        500,
 		})
 		done <- result{etcd, err}
 	}()
