@@ -36,7 +36,6 @@ import (
 	"github.com/kubox-io/kubox/pkg/killall"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/netpol"
-	"github.com/kubox-io/kubox/pkg/nodeaddress"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -54,15 +53,12 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	// components can start once per process, so their failure ends it.
 	restart := func(c component.Component) component.Component { return &component.Restart{Inner: c, Log: log} }
 	host = []component.Component{
-		&checkedStep{Step: component.Step{StepName: "node-setup", Do: n.setup}, check: func(context.Context) error { return CheckHost(a) }},
+		&component.Step{StepName: "node-setup", Do: n.setup},
 		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 	}
 	cluster = []component.Component{
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
-		// The node's addresses in annotations, from which the server's
-		// cloud node controller sets them and lifts the node's taint.
-		restart(&component.Func{ComponentName: "node-addresses", Run: n.announceAddresses}),
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
@@ -77,29 +73,6 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	// what undoes them when --disable names them.
 	cluster = append(cluster, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
 	return host, cluster
-}
-
-// checkedStep is a Step whose check runs before any component starts.
-type checkedStep struct {
-	component.Step
-	check func(context.Context) error
-}
-
-// Init implements component.Initializer.
-func (c *checkedStep) Init(ctx context.Context) error { return c.check(ctx) }
-
-// CheckHost fails, in one line, when the host lacks what the node's
-// settings need; it changes nothing, so a server calls it before it
-// prepares anything.
-func CheckHost(a *config.Agent) error {
-	needs := syssetup.BackendNeeds(a.FlannelBackend)
-	for _, r := range syssetup.Only(syssetup.Check(), needs) {
-		if !r.OK {
-			return fmt.Errorf("--flannel-backend %s needs the kernel's %s, which this host lacks: %s; or choose another --flannel-backend (vxlan or host-gw)",
-				a.FlannelBackend, r.Name, r.Fix)
-		}
-	}
-	return nil
 }
 
 // node holds what the components learn at start (bundle, cgroup root) for
@@ -255,17 +228,6 @@ func (n *node) kubelet() (component.Component, error) {
 
 func (n *node) kubeProxy() (component.Component, error) {
 	return embedded.NewKubeProxy(args.KubeProxyFlags(n.inputs()))
-}
-
-// announceAddresses states the node's addresses on its Node.
-func (n *node) announceAddresses(ctx context.Context) error {
-	return nodeaddress.Announce(ctx, nodeaddress.Node{
-		Name:        n.a.NodeName,
-		Kubeconfig:  n.creds.Kubeconfig,
-		InternalIPs: []net.IP{n.a.NodeIP},
-		ExternalIPs: n.a.NodeExternalIPs,
-		Log:         n.log.For("node-addresses"),
-	})
 }
 
 // podNetwork waits for the node's podCIDR and writes the CNI configuration

@@ -28,7 +28,7 @@ func NewControllerManager(args []string, le LeaderElection) (component.Component
 	}
 	return &component.Func{
 		ComponentName: "controller-manager",
-		Run: Elected(le, "kube-controller-manager", func(ctx context.Context) error {
+		Run: elected(le, "kube-controller-manager", func(ctx context.Context) error {
 			ctx = klog.NewContext(ctx, klog.Background().WithName("controller-manager"))
 			c, err := s.Config(ctx, known, disabled, aliases)
 			if err != nil {

@@ -22,12 +22,11 @@ type LeaderElection struct {
 	Kubeconfig string
 }
 
-// Elected wraps run so that it runs only while this process holds the
-// lease named lease in kube-system (when le.Enabled). kubox elects instead
-// of the upstream components because their own election ends the whole
-// process when it stops, and the scheduler's does so even on a requested
-// shutdown; the server's own cluster-wide controllers use it too.
-func Elected(le LeaderElection, lease string, run func(ctx context.Context) error) func(ctx context.Context) error {
+// elected wraps run so that it runs only while this process holds the
+// lease named lease in kube-system. kubox elects instead of the upstream
+// components because their own election ends the whole process when it
+// stops, and the scheduler's does so even on a requested shutdown.
+func elected(le LeaderElection, lease string, run func(ctx context.Context) error) func(ctx context.Context) error {
 	if !le.Enabled {
 		return run
 	}

@@ -29,7 +29,7 @@ func NewScheduler(args []string, le LeaderElection) (component.Component, error)
 	}
 	return &component.Func{
 		ComponentName: "scheduler",
-		Run: Elected(le, "kube-scheduler", func(ctx context.Context) error {
+		Run: elected(le, "kube-scheduler", func(ctx context.Context) error {
 			ctx = klog.NewContext(ctx, klog.Background().WithName("scheduler"))
 			cc, sched, err := app.Setup(ctx, opts)
 			if err != nil {
