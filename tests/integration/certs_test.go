@@ -22,15 +22,15 @@ func servingSerial(t *testing.T, port int) string {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
 
-// TestCertRotation: with certificates valid for two minutes, a server and
-// its node keep working for twice that: kubectl with the admin kubeconfig,
+// TestCertRotation: with certificates valid for 100 s, a server and its
+// node keep working for 170 s, past their first expiry: kubectl with the admin kubeconfig,
 // the node Ready, a pod running without a restart, the controllers and the
 // scheduler acting, logs through the kubelet; the API's serving
 // certificate is a new one. KUBOX_TEST_CERT_VALIDITY and
 // KUBOX_TEST_CERT_RUN set other durations (make test keeps these, for
 // its running time).
 func TestCertRotation(t *testing.T) {
-	validity, runFor := envDuration(t, "KUBOX_TEST_CERT_VALIDITY", 2*time.Minute), envDuration(t, "KUBOX_TEST_CERT_RUN", 4*time.Minute)
+	validity, runFor := envDuration(t, "KUBOX_TEST_CERT_VALIDITY", 100*time.Second), envDuration(t, "KUBOX_TEST_CERT_RUN", 170*time.Second)
 	t.Logf("certificates valid for %s, checked for %s", validity, runFor)
 	s := startNodeWithKeeper(t, "--cert-validity", validity.String(), "--node-cert-validity", validity.String())
 	first := servingSerial(t, s.Port)
