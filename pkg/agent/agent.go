@@ -53,7 +53,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	// components can start once per process, so their failure ends it.
 	restart := func(c component.Component) component.Component { return &component.Restart{Inner: c, Log: log} }
 	host = []component.Component{
-		&component.Step{StepName: "node-setup", Do: n.setup},
+		&checkedStep{Step: component.Step{StepName: "node-setup", Do: n.setup}, check: func(context.Context) error { return CheckHost(a) }},
 		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 	}
@@ -73,6 +73,29 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	// what undoes them when --disable names them.
 	cluster = append(cluster, addons.NodeComponents(addons.NodeEnv{Agent: a, Paths: p, Kubeconfig: creds.Kubeconfig, Log: log}, a.Disabled)...)
 	return host, cluster
+}
+
+// checkedStep is a Step whose check runs before any component starts.
+type checkedStep struct {
+	component.Step
+	check func(context.Context) error
+}
+
+// Init implements component.Initializer.
+func (c *checkedStep) Init(ctx context.Context) error { return c.check(ctx) }
+
+// CheckHost fails, in one line, when the host lacks what the node's
+// settings need; it changes nothing, so a server calls it before it
+// prepares anything.
+func CheckHost(a *config.Agent) error {
+	needs := syssetup.BackendNeeds(a.FlannelBackend)
+	for _, r := range syssetup.Only(syssetup.Check(), needs) {
+		if !r.OK {
+			return fmt.Errorf("--flannel-backend %s needs the kernel's %s, which this host lacks: %s; or choose another --flannel-backend (vxlan or host-gw)",
+				a.FlannelBackend, r.Name, r.Fix)
+		}
+	}
+	return nil
 }
 
 // node holds what the components learn at start (bundle, cgroup root) for

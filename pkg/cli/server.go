@@ -102,7 +102,7 @@ func serverCommand() *ucli.Command {
 				Usage: "run no kube-controller-manager (another server's serves the cluster)"},
 			&ucli.BoolFlag{Name: "disable-scheduler", Destination: &o.DisableScheduler, Usage: "run no kube-scheduler (another server's serves the cluster)"},
 			&ucli.StringFlag{Name: "run-dir", Destination: &o.RunDir, Usage: "runtime state such as sockets (default /run/kubox, or one derived from --data-dir)"},
-			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw or none"},
+			&ucli.StringFlag{Name: "flannel-backend", Value: config.DefaultFlannelBackend, Destination: &o.FlannelBackend, Usage: "pod network backend: vxlan, host-gw, wireguard-native or none"},
 			&ucli.BoolFlag{Name: "debug", EnvVars: []string{"KUBOX_DEBUG"}, Destination: &o.Debug, Usage: "debug logging"},
 			&ucli.IntFlag{Name: "v", Destination: &o.Verbosity, Usage: "log verbosity of the Kubernetes components (klog -v)"},
 			&ucli.StringFlag{Name: "log-format", Value: config.LogFormatText, EnvVars: []string{"KUBOX_LOG_FORMAT"}, Destination: &o.LogFormat,
@@ -133,6 +133,11 @@ func serverCommand() *ucli.Command {
 			log.Infof("starting kubox %s (kubernetes %s), data dir %s", version.Version, version.Kubernetes(), cfg.Paths.DataDir)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if node != nil {
+				if err := agent.CheckHost(node); err != nil {
+					return err
+				}
+			}
 			srv, err := server.New(cfg, log)
 			if err != nil {
 				return err

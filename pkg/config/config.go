@@ -282,10 +282,10 @@ func flannelBackend(b string) (string, error) {
 	switch b {
 	case "":
 		return DefaultFlannelBackend, nil
-	case "vxlan", "host-gw", "none":
+	case "vxlan", "host-gw", "wireguard-native", "none":
 		return b, nil
 	}
-	return "", fmt.Errorf("invalid --flannel-backend %q: use vxlan, host-gw or none", b)
+	return "", fmt.Errorf("invalid --flannel-backend %q: use vxlan, host-gw, wireguard-native or none", b)
 }
 
 // DefaultNodeCertValidity is how long joining nodes' certificates are valid

@@ -18,6 +18,7 @@ import (
 	// The backends kubox offers.
 	_ "github.com/flannel-io/flannel/pkg/backend/hostgw"
 	_ "github.com/flannel-io/flannel/pkg/backend/vxlan"
+	_ "github.com/flannel-io/flannel/pkg/backend/wireguard"
 )
 
 // Config is what flannel needs from the node.
@@ -25,7 +26,7 @@ type Config struct {
 	NodeName    string
 	NodeIP      net.IP
 	Iface       string // --flannel-iface; empty: the interface holding NodeIP
-	Backend     string // vxlan or host-gw
+	Backend     string // vxlan, host-gw or wireguard-native
 	ClusterCIDR *net.IPNet
 	Kubeconfig  string
 	ConfDir     string // net-conf.json goes here
@@ -47,7 +48,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	netConf, err := json.Marshal(map[string]any{
 		"Network":    cfg.ClusterCIDR.String(),
 		"EnableIPv4": true,
-		"Backend":    map[string]string{"Type": cfg.Backend},
+		"Backend":    backendConf(cfg.Backend),
 	})
 	if err != nil {
 		return nil, err
@@ -101,6 +102,17 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	go bn.Run(ctx)
 	return &Network{Subnet: podNet, MTU: bn.MTU()}, nil
+}
+
+// backendConf is flannel's configuration of kubox's backend:
+// wireguard-native is flannel's wireguard backend, which uses the kernel's
+// WireGuard, with keepalives (seconds) so that a node behind NAT stays
+// reachable.
+func backendConf(backend string) map[string]any {
+	if backend == "wireguard-native" {
+		return map[string]any{"Type": "wireguard", "PersistentKeepaliveInterval": 25}
+	}
+	return map[string]any{"Type": backend}
 }
 
 // externalInterface finds the interface flannel sends overlay traffic on:

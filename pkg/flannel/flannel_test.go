@@ -2,12 +2,14 @@ package flannel
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flannel-io/flannel/pkg/backend"
 	"github.com/flannel-io/flannel/pkg/subnet"
 )
 
@@ -15,15 +17,15 @@ import (
 // A kubeconfig that does not exist stops it right after, so the file can
 // be checked without a cluster, root or a kernel interface.
 func TestStartWritesNetConf(t *testing.T) {
-	for _, backend := range []string{"vxlan", "host-gw"} {
-		t.Run(backend, func(t *testing.T) {
+	for name, flannelType := range map[string]string{"vxlan": "vxlan", "host-gw": "host-gw", "wireguard-native": "wireguard"} {
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			confDir := filepath.Join(dir, "agent", "conf")
 			t.Setenv("NODE_NAME", "outer")
 			_, err := Start(context.Background(), Config{
 				NodeName:    "node-a",
 				NodeIP:      net.ParseIP("192.0.2.10"),
-				Backend:     backend,
+				Backend:     name,
 				ClusterCIDR: cidr(t, "10.52.0.0/16"),
 				Kubeconfig:  filepath.Join(dir, "missing.kubeconfig"),
 				ConfDir:     confDir,
@@ -54,8 +56,20 @@ func TestStartWritesNetConf(t *testing.T) {
 			if err != nil {
 				t.Fatalf("flannel cannot parse %s: %v", data, err)
 			}
-			if sc.BackendType != backend {
-				t.Errorf("backend type = %q, want %q", sc.BackendType, backend)
+			if sc.BackendType != flannelType {
+				t.Errorf("backend type = %q, want %q", sc.BackendType, flannelType)
+			}
+			// flannel knows the type: the backend is linked in.
+			ip := net.ParseIP("192.0.2.10")
+			ext := &backend.ExternalInterface{Iface: &net.Interface{Name: "eth0", MTU: 1500}, IfaceAddr: ip, ExtAddr: ip}
+			if _, err := backend.NewManager(context.Background(), nil, ext).GetBackend(sc.BackendType); err != nil {
+				t.Errorf("flannel's backend manager: %v", err)
+			}
+			if flannelType == "wireguard" {
+				var wg struct{ PersistentKeepaliveInterval int }
+				if err := json.Unmarshal(sc.Backend, &wg); err != nil || wg.PersistentKeepaliveInterval != 25 {
+					t.Errorf("wireguard backend configuration %s (%v); want PersistentKeepaliveInterval 25", sc.Backend, err)
+				}
 			}
 			if !sc.EnableIPv4 || sc.EnableIPv6 {
 				t.Errorf("EnableIPv4, EnableIPv6 = %v, %v; want true, false", sc.EnableIPv4, sc.EnableIPv6)

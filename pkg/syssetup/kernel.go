@@ -133,7 +133,7 @@ func kernelFeatures() []feature {
 		{id: "vxlan", name: "vxlan", parts: []kernelPart{{"CONFIG_VXLAN", "vxlan"}},
 			use: "flannel's default backend between nodes; --flannel-backend host-gw works without it"},
 		{id: "wireguard", name: "wireguard", parts: []kernelPart{{"CONFIG_WIREGUARD", "wireguard"}},
-			use: "an encrypted pod network between nodes"},
+			use: "--flannel-backend wireguard-native, an encrypted pod network between nodes"},
 		{id: "ipset", name: "ipset (ip_set, hash:ip, hash:net)", parts: []kernelPart{{"CONFIG_IP_SET", "ip_set"}, {"CONFIG_IP_SET_HASH_IP", "ip_set_hash_ip"}, {"CONFIG_IP_SET_HASH_NET", "ip_set_hash_net"}},
 			use: "kube-proxy's ipvs mode and network policy"},
 		{id: "xt_set", name: "iptables set match (xt_set)", parts: []kernelPart{{"CONFIG_NETFILTER_XT_SET", "xt_set"}},

@@ -107,6 +107,15 @@ func (h Host) Check() []Requirement {
 // optional, for nodes with --disable-network-policy.
 func NetworkPolicyNeeds() []string { return []string{"ipset-tool", "ipset", "xt_set"} }
 
+// BackendNeeds are the requirements a node whose pod network uses the
+// --flannel-backend backend cannot start without.
+func BackendNeeds(backend string) []string {
+	if backend == "wireguard-native" {
+		return []string{"wireguard"}
+	}
+	return nil
+}
+
 // Require makes the requirements whose IDs are named fatal: an optional
 // feature the user depends on.
 func Require(reqs []Requirement, ids []string) []Requirement {

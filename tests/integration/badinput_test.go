@@ -69,6 +69,28 @@ func TestBadInput(t *testing.T) {
 			},
 		},
 		{
+			// This project's machine has no WireGuard in its kernel; a
+			// host that has it would start a node, so the case is skipped.
+			name: "wireguard backend without the kernel's wireguard",
+			setup: func(t *testing.T, s *server) {
+				if _, err := run(s.bin, []string{"check-config", "--require", "wireguard"}, nil); err == nil {
+					t.Skip("this host's kernel has WireGuard")
+				}
+				s.Args = []string{"--flannel-backend", "wireguard-native", "--run-dir", filepath.Join(s.Dir, "run")}
+			},
+			want: []string{"--flannel-backend wireguard-native", "wireguard", "CONFIG_WIREGUARD", "another --flannel-backend"},
+			check: func(t *testing.T, s *server) {
+				for _, p := range []string{s.DataDir, s.Kubeconfig, filepath.Join(s.Dir, "run")} {
+					if _, err := os.Stat(p); err == nil {
+						t.Errorf("%s was created", p)
+					}
+				}
+				if out, err := run("ip", []string{"link", "show", "flannel-wg"}, nil); err == nil {
+					t.Errorf("interface flannel-wg exists:\n%s", out)
+				}
+			},
+		},
+		{
 			name:  "bad cidr",
 			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--cluster-cidr", "10.42.0.0/33") },
 			want:  []string{"invalid --cluster-cidr", "10.42.0.0/33"},
