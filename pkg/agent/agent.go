@@ -89,6 +89,9 @@ func (c *checkedStep) Init(ctx context.Context) error { return c.check(ctx) }
 // prepares anything.
 func CheckHost(a *config.Agent) error {
 	needs := syssetup.BackendNeeds(a.FlannelBackend)
+	if len(needs) == 0 {
+		return nil // vxlan, host-gw and none need nothing the node-setup checks miss
+	}
 	for _, r := range syssetup.Only(syssetup.Check(), needs) {
 		if !r.OK {
 			return fmt.Errorf("--flannel-backend %s needs the kernel's %s, which this host lacks: %s; or choose another --flannel-backend (vxlan or host-gw)",
