@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/kubox-io/kubox/pkg/join"
 	"github.com/kubox-io/kubox/pkg/pki"
@@ -116,13 +117,22 @@ func TestNodeTrust(t *testing.T) {
 		name, addr string
 		port       int32
 	}{{ca, "kbxt-a", addrA, 10250}, {cb, "kbxt-b", addrB, kubeletB.port}} {
-		node, err := n.c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name}}, metav1.CreateOptions{})
-		if err != nil {
+		if _, err := n.c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name}}, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("%s registers itself: %v", n.name, err)
 		}
-		node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.addr}}
-		node.Status.DaemonEndpoints.KubeletEndpoint.Port = n.port
-		if _, err := n.c.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		// The controllers may change the new node first (taints): report
+		// the status on the latest version, as a kubelet does.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := n.c.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.addr}}
+			node.Status.DaemonEndpoints.KubeletEndpoint.Port = n.port
+			_, err = n.c.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatalf("%s reports its status: %v", n.name, err)
 		}
 	}
