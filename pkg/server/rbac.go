@@ -3,12 +3,17 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/pki"
@@ -82,6 +87,9 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 		}
 	}
 	if err := applyNodeVolumesPolicy(ctx, c, labels); err != nil {
+		return err
+	}
+	if err := waitNodeVolumesEnforced(ctx, kubeconfig); err != nil {
 		return err
 	}
 	for _, del := range []func() error{
@@ -173,4 +181,47 @@ func applyNodeVolumesPolicy(ctx context.Context, c kubernetes.Interface, labels 
 		return fmt.Errorf("creating admission policy binding %s: %w", binding.Name, err)
 	}
 	return nil
+}
+
+// waitNodeVolumesEnforced returns once the API server applies the node
+// volumes policy: the server reads new policies asynchronously, and until
+// it does a node could still delete another node's volumes. The probe is a
+// dry-run create, as a node, of a volume bound to another node.
+func waitNodeVolumesEnforced(ctx context.Context, kubeconfig string) error {
+	rc, err := kubeclient.Config(kubeconfig)
+	if err != nil {
+		return err
+	}
+	rc = rest.CopyConfig(rc)
+	rc.Impersonate = rest.ImpersonationConfig{UserName: "system:node:kubox-policy-probe", Groups: []string{pki.NodesGroup, "system:authenticated"}}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubox-policy-probe"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent"}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"another-node"}}},
+			}}}},
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last error
+	for {
+		_, err := c.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), nodeVolumesPolicy) {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("admission policy %s is not enforced after a minute (last probe: %v)", nodeVolumesPolicy, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
