@@ -26,8 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -83,9 +81,8 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 	if cfg.Listening == nil {
 		cfg.Listening = HostListening
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
+	recorder, stopEvents := kubeclient.Recorder(ctx, client, "kubox-servicelb", cfg.NodeName)
+	defer stopEvents()
 
 	factory := informers.NewSharedInformerFactory(client, resync)
 	svcInf := factory.Core().V1().Services()
@@ -95,7 +92,7 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 		client:   client,
 		services: svcInf.Lister(),
 		nodes:    nodeInf.Lister(),
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubox-servicelb", Host: cfg.NodeName}),
+		recorder: recorder,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "servicelb"}),
 	}

@@ -21,14 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kubox-io/kubox/pkg/kubeclient"
 )
 
 const (
@@ -65,11 +64,7 @@ type Config struct {
 // Run provisions and reclaims local-path volumes of cfg.NodeName until ctx
 // ends.
 func Run(ctx context.Context, cfg Config) error {
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := kubeclient.New(cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -105,9 +100,8 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
+	recorder, stopEvents := kubeclient.Recorder(ctx, client, "kubox-local-path", cfg.NodeName)
+	defer stopEvents()
 
 	factory := informers.NewSharedInformerFactory(client, resync)
 	pvcInf := factory.Core().V1().PersistentVolumeClaims()
@@ -120,7 +114,7 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 		claims:   pvcInf.Lister(),
 		volumes:  pvInf.Lister(),
 		classes:  scInf.Lister(),
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubox-local-path", Host: cfg.NodeName}),
+		recorder: recorder,
 		claimQ: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "local-path-claims"}),
 		volumeQ: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
