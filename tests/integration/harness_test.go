@@ -55,6 +55,7 @@ func newServer(t *testing.T, args ...string) *server {
 // newNodeServer returns a server that also runs a node, with its own run dir.
 func newNodeServer(t *testing.T, args ...string) *server {
 	t.Helper()
+	testenv.LockNodes(t)
 	s := newServerArgs(t, args...)
 	s.RunDir = filepath.Join(s.Dir, "run")
 	// Pods' upstream resolver: the node's own bridge address, so that

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,10 +42,19 @@ func FreePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// holders are the top-level tests of this process that hold NodeLock: a
+// test (or its subtests) that starts several nodes takes the lock once.
+var holders sync.Map
+
 // LockNodes holds NodeLock until the test ends: two kubox nodes on one
-// host would fight over interfaces and ports.
+// host would fight over interfaces and ports. Calling it again in the same
+// test, or in one of its subtests, is a no-op.
 func LockNodes(t *testing.T) {
 	t.Helper()
+	root, _, _ := strings.Cut(t.Name(), "/")
+	if _, held := holders.LoadOrStore(root, true); held {
+		return
+	}
 	f, err := os.OpenFile(NodeLock, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +67,10 @@ func LockNodes(t *testing.T) {
 		}
 		t.Logf("got %s after %s", NodeLock, time.Since(start).Round(time.Second))
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() {
+		f.Close()
+		holders.Delete(root)
+	})
 }
 
 // NetnsDir is where `ip netns add` pins network namespaces.
