@@ -72,7 +72,7 @@ func serverCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "node-cert-validity", Value: config.DefaultNodeCertValidity, Destination: &o.NodeCertValidity,
 				Usage: "how long joining nodes' certificates are valid; nodes renew them when two thirds have passed"},
 			&ucli.StringFlag{Name: "snapshot-schedule-cron", Aliases: []string{"etcd-snapshot-schedule-cron"}, Value: config.DefaultSnapshotSchedule, Destination: &o.Snapshot.Schedule,
-				Usage: "when to take scheduled snapshots of the datastore (cron: minute hour day month weekday)"},
+				Usage: "when to take scheduled snapshots of the datastore (cron: minute hour day month weekday, or @hourly, @every 30m…)"},
 			&ucli.IntFlag{Name: "snapshot-retention", Aliases: []string{"etcd-snapshot-retention"}, Value: config.DefaultSnapshotRetention, Destination: &o.Snapshot.Retention,
 				Usage: "how many scheduled snapshots to keep"},
 			&ucli.StringFlag{Name: "snapshot-dir", Aliases: []string{"etcd-snapshot-dir"}, Destination: &o.Snapshot.Dir,

@@ -45,7 +45,7 @@ func startNodeWithKeeper(t *testing.T, args ...string) *server {
 // snapshot and a restore under a running server are refused; scheduled
 // snapshots keep their retention.
 func TestSnapshotRestore(t *testing.T) {
-	s := startNodeWithKeeper(t, "--snapshot-schedule-cron", "* * * * *", "--snapshot-retention", "1")
+	s := startNodeWithKeeper(t)
 	s.MustKubectl("create", "configmap", "a", "--from-literal=k=A")
 
 	// Every certificate the node uses is listed, with a year left.
@@ -112,8 +112,9 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal("a refused restore changed the database")
 	}
 
-	args := s.Args
-	s.Args = append(args, "--cluster-reset", "--cluster-reset-restore-path", file)
+	// Scheduled snapshots every 5 s from now on, one kept.
+	s.Args = append(s.Args, "--cluster-reset", "--cluster-reset-restore-path", file,
+		"--snapshot-schedule-cron", "@every 5s", "--snapshot-retention", "1")
 	s.StartReady()
 	if v, err := s.Kubectl("get", "configmap", "a", "-o", "jsonpath={.data.k}"); err != nil || v != "A" {
 		t.Errorf("configmap a after restore: %q, %v; want A", v, err)
@@ -138,11 +139,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if !strings.Contains(s.tail(400), "restored at") {
 		t.Errorf("no log line saying the snapshot was restored already")
 	}
-	s.Stop()
-	s.Args = args
-	s.StartReady()
 
-	// Every minute a scheduled snapshot; one kept.
 	waitFor(t, "scheduled snapshots pruned to 1", 3*time.Minute, func() (bool, string) {
 		out, _ := snap("ls")
 		n := 0
