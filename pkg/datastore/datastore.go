@@ -20,6 +20,7 @@ import (
 	"github.com/k3s-io/kine/pkg/drivers/generic"
 	"github.com/k3s-io/kine/pkg/endpoint"
 	kinetls "github.com/k3s-io/kine/pkg/tls"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -47,6 +48,9 @@ type Datastore struct {
 	JoinPeers []string
 	// Log receives what the datastore does that takes a while; nil for none.
 	Log interface{ Infof(string, ...any) }
+	// Metrics receives kine's figures (SQL statements' durations by name,
+	// compactions); nil for none.
+	Metrics prometheus.Registerer
 
 	mu       sync.Mutex
 	endpoint Endpoint
@@ -162,6 +166,7 @@ func (d *Datastore) listen(ctx context.Context, kineEndpoint, socket string) (en
 			CompactMinRetain:     1000,
 			CompactBatchSize:     1000,
 			PollBatchSize:        500,
+			MetricsRegisterer:    d.Metrics,
 		})
 		done <- result{etcd, err}
 	}()

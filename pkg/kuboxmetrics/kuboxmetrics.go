@@ -119,3 +119,31 @@ func (c *Collector) Register(warn func(format string, args ...any)) func() {
 	}
 	return func() { reg.Unregister(c) }
 }
+
+// Shared is the registry the API server's /metrics serves, for collectors
+// that live as long as the process (kine's are package variables): the
+// first registration counts, and a later one of the same collectors, by a
+// second server in the process or a restarted datastore, is a no-op.
+func Shared() prometheus.Registerer {
+	return shared{legacyregistry.Registerer()}
+}
+
+type shared struct{ prometheus.Registerer }
+
+// Register implements prometheus.Registerer.
+func (s shared) Register(c prometheus.Collector) error {
+	var taken prometheus.AlreadyRegisteredError
+	if err := s.Registerer.Register(c); err != nil && !errors.As(err, &taken) {
+		return err
+	}
+	return nil
+}
+
+// MustRegister implements prometheus.Registerer.
+func (s shared) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := s.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}

@@ -266,7 +266,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 		}
 	}
 	ds := datastore.New(cfg.Datastore, p)
-	ds.JoinPeers, ds.Log = s.etcdPeers, log.For("datastore")
+	ds.JoinPeers, ds.Log, ds.Metrics = s.etcdPeers, log.For("datastore"), kuboxmetrics.Shared()
 	in := func() args.Inputs {
 		ep := ds.Endpoint()
 		return args.Inputs{

@@ -159,6 +159,10 @@ func TestNode(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// kine's figures: its SQL statements by name.
+	if !strings.Contains(metrics, `kine_sql_time_seconds_count{`) {
+		t.Error("/metrics lacks kine_sql_time_seconds")
+	}
 	if code := anonymousGet(t, s.Port, "/metrics"); code != http.StatusUnauthorized && code != http.StatusForbidden {
 		t.Errorf("/metrics without credentials answered %d", code)
 	}
