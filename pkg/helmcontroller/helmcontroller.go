@@ -178,6 +178,10 @@ func (c *controller) work(ctx context.Context) {
 		}
 		retry, err := c.sync(ctx, key)
 		switch {
+		case apierrors.IsConflict(err):
+			// The cache had not seen the controller's last write yet.
+			c.cfg.Log.Debugf("%s: %v (retrying)", key, err)
+			c.queue.AddRateLimited(key)
 		case err != nil && retry:
 			c.cfg.Log.Errorf("%s: %v (retrying)", key, err)
 			c.queue.AddRateLimited(key)
@@ -295,11 +299,5 @@ func (c *controller) report(ctx context.Context, hc *unstructured.Unstructured, 
 		return err
 	}
 	_, err := c.dynamic.Resource(chartsGVR).Namespace(hc.GetNamespace()).UpdateStatus(ctx, hc, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("status of HelmChart %s/%s: %w", hc.GetNamespace(), hc.GetName(), err)
-	}
-	return nil
+	return ignoreNotFound(err)
 }

@@ -15,6 +15,8 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -78,7 +80,7 @@ func (c *controller) release(ctx context.Context, hc *unstructured.Unstructured,
 	// A release left in another namespace by an earlier targetNamespace
 	// goes first: a release belongs to one namespace.
 	if old := readStatus(hc).TargetNamespace; old != "" && old != target {
-		if err := c.uninstallFrom(ctx, old, name, timeout); err != nil {
+		if _, err := c.uninstallFrom(ctx, old, name, timeout); err != nil {
 			res.reason, res.err = "UninstallFailed", err
 			return res
 		}
@@ -106,7 +108,7 @@ func (c *controller) release(ctx context.Context, hc *unstructured.Unstructured,
 			return res
 		}
 		c.recorder.Eventf(hc, corev1.EventTypeNormal, "Reinstalling", "release %s/%s is %s: uninstalling it to install it again", target, name, last.Info.Status)
-		if err := c.uninstallFrom(ctx, target, name, timeout); err != nil {
+		if _, err := c.uninstallFrom(ctx, target, name, timeout); err != nil {
 			res.reason, res.err = "UninstallFailed", err
 			return res
 		}
@@ -116,6 +118,12 @@ func (c *controller) release(ctx context.Context, hc *unstructured.Unstructured,
 	labels := map[string]string{inputsLabel: digest}
 	var rel *release.Release
 	if last == nil {
+		if !spec.CreateNamespace {
+			if _, err := c.client.CoreV1().Namespaces().Get(ctx, target, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				res.reason, res.err = "InstallFailed", fmt.Errorf("namespace %s does not exist: create it, or set spec.createNamespace: true", target)
+				return res
+			}
+		}
 		in := action.NewInstall(cfg)
 		in.Namespace, in.ReleaseName, in.CreateNamespace = target, name, spec.CreateNamespace
 		in.Timeout, in.Labels, in.TakeOwnership = timeout, labels, spec.TakeOwnership
@@ -182,36 +190,46 @@ func (c *controller) uninstall(ctx context.Context, hc *unstructured.Unstructure
 	if d, err := time.ParseDuration(spec.Timeout); err == nil {
 		timeout = d
 	}
-	if err := c.uninstallFrom(ctx, target, hc.GetName(), timeout); err != nil {
+	found, err := c.uninstallFrom(ctx, target, hc.GetName(), timeout)
+	if err != nil {
 		c.recorder.Event(hc, corev1.EventTypeWarning, "UninstallFailed", err.Error())
 		return err
 	}
 	msg := fmt.Sprintf("uninstalled release %s/%s", target, hc.GetName())
+	if !found {
+		msg = fmt.Sprintf("release %s/%s was never installed: nothing to uninstall", target, hc.GetName())
+	}
 	c.recorder.Event(hc, corev1.EventTypeNormal, "Uninstalled", msg)
 	c.cfg.Log.Infof("%s/%s: %s", hc.GetNamespace(), hc.GetName(), msg)
 	return nil
 }
 
-// uninstallFrom uninstalls a release if there is one, with its history.
-func (c *controller) uninstallFrom(ctx context.Context, namespace, name string, timeout time.Duration) error {
+// uninstallFrom uninstalls a release, with its history, and tells whether
+// there was one.
+func (c *controller) uninstallFrom(ctx context.Context, namespace, name string, timeout time.Duration) (bool, error) {
 	cfg, err := c.helmConfig(namespace)
 	if err != nil {
-		return err
+		return false, err
 	}
 	un := action.NewUninstall(cfg)
 	un.Timeout = timeout
 	un.IgnoreNotFound = true
-	done := make(chan error, 1)
-	go func() { _, err := un.Run(name); done <- err }()
+	type result struct {
+		found bool
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() { res, err := un.Run(name); done <- result{res != nil, err} }()
+	var r result
 	select {
-	case err = <-done:
+	case r = <-done:
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
-	if err != nil {
-		return fmt.Errorf("uninstalling release %s/%s: %v", namespace, name, err)
+	if r.err != nil {
+		return false, fmt.Errorf("uninstalling release %s/%s: %v", namespace, name, r.err)
 	}
-	return nil
+	return r.found, nil
 }
 
 // helmConfig is Helm's configuration for releases in namespace, stored as
