@@ -19,6 +19,7 @@ import (
 // HelmChart's status and Events until it is fixed, and deleting the
 // HelmChart uninstalls the release. A chart archive beside a manifest in
 // the manifests directory installs too, and leaves with the manifest.
+// With --disable helm-controller the CRDs stay and nothing acts on charts.
 func TestHelmChart(t *testing.T) {
 	archive := packChart(t, "testdata/helm/demo")
 	s := newServer(t)
@@ -161,6 +162,20 @@ spec:
 		out, err := s.Kubectl("get", "configmap", "local-settings", "-n", "kube-system")
 		return err != nil && strings.Contains(out, "NotFound"), out
 	})
+
+	// 6. --disable helm-controller: the CRDs stay, nothing acts on a chart.
+	s.Stop()
+	s.Args = append(s.Args, "--disable", "helm-controller")
+	s.StartReady()
+	apply("idle.yaml", strings.Replace(chart("color: grey"), "name: demo,", "name: idle,", 1))
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		if out := get("helmchart", "idle", "-n", "kube-system", "-o", "jsonpath={.metadata.finalizers}{.status}"); out != "" {
+			t.Fatalf("with helm-controller disabled, a HelmChart was acted on: %s", out)
+		}
+	}
+	if log, _ := os.ReadFile(filepath.Join(s.Dir, "server.log")); strings.Count(string(log), "[helm-controller] reconciling HelmCharts") != 1 {
+		t.Error("the helm controller ran again with --disable helm-controller")
+	}
 }
 
 // packChart packs a chart directory as `helm package` would: a gzipped
