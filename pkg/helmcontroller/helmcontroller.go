@@ -260,6 +260,7 @@ type outcome struct {
 	err       error
 	target    string // the release's namespace
 	revision  int    // the release's revision now deployed, 0 if none
+	known     bool   // whether revision was read from the release (else the status keeps its own)
 	chartName string // name-version of the chart
 }
 
@@ -271,6 +272,9 @@ func (c *controller) report(ctx context.Context, hc *unstructured.Unstructured, 
 	now := metav1.Now()
 	if res.err != nil {
 		st.setCondition("Failed", metav1.ConditionTrue, res.reason, res.err.Error(), now)
+		if res.known {
+			st.Revision = int64(res.revision)
+		}
 		if st.Revision == 0 {
 			st.setCondition("Installed", metav1.ConditionFalse, res.reason, "no revision of the release is deployed", now)
 		}

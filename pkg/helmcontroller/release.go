@@ -80,11 +80,14 @@ func (c *controller) release(ctx context.Context, hc *unstructured.Unstructured,
 	// A release left in another namespace by an earlier targetNamespace
 	// goes first: a release belongs to one namespace.
 	if old := readStatus(hc).TargetNamespace; old != "" && old != target {
-		if _, err := c.uninstallFrom(ctx, old, name, timeout); err != nil {
+		found, err := c.uninstallFrom(ctx, old, name, timeout)
+		if err != nil {
 			res.reason, res.err = "UninstallFailed", err
 			return res
 		}
-		c.recorder.Eventf(hc, corev1.EventTypeNormal, "Uninstalled", "uninstalled release %s/%s: targetNamespace is now %s", old, name, target)
+		if found {
+			c.recorder.Eventf(hc, corev1.EventTypeNormal, "Uninstalled", "uninstalled release %s/%s: targetNamespace is now %s", old, name, target)
+		}
 	}
 
 	cfg, err := c.helmConfig(target)
@@ -97,13 +100,14 @@ func (c *controller) release(ctx context.Context, hc *unstructured.Unstructured,
 		res.reason, res.err = "InstallFailed", fmt.Errorf("reading release %s/%s: %v", target, name, err)
 		return res
 	}
+	res.known = true // from here on, the revision deployed is known
 	if last != nil && last.Info.Status == release.StatusDeployed && last.Labels[inputsLabel] == digest {
 		res.revision = last.Version
 		return res // up to date
 	}
 	if last != nil && stuck(cfg, last) {
 		if abort {
-			res.reason = "Failed"
+			res.reason, res.revision = "Aborted", deployedRevision(cfg, name)
 			res.err = fmt.Errorf("release %s/%s is %s and failurePolicy is abort: fix or uninstall it with helm, or set failurePolicy reinstall", target, name, last.Info.Status)
 			return res
 		}
