@@ -21,6 +21,9 @@ type ServerEnv struct {
 	Certs  pki.ControlPlane
 	CAPEM  []byte // the server CA bundle
 	Log    *logging.Logger
+	// LeaderElect tells, once the datastore runs, whether other servers
+	// share it, so that a controller that must act once holds a lease.
+	LeaderElect func() bool
 }
 
 // NodeEnv is what an add-on's node-side controllers are built from.
@@ -41,6 +44,10 @@ type Addon struct {
 	// NodeOff builds what runs on every node while the add-on is off, to
 	// take back what it did when it was on.
 	NodeOff func(NodeEnv) []component.Component
+	// KeepManifest keeps the manifest applied while the add-on is off:
+	// custom resource definitions whose objects must outlive their
+	// controller.
+	KeepManifest bool
 }
 
 // All is every built-in add-on, in start order.
@@ -50,6 +57,7 @@ func All() []Addon {
 		{Name: "local-storage", Node: localStorage},
 		{Name: "servicelb", Node: serviceLB, NodeOff: serviceLBOff},
 		{Name: "metrics-server", Server: metricsServer},
+		{Name: "helm-controller", Server: helmController, KeepManifest: true},
 	}
 }
 
@@ -81,6 +89,18 @@ func NodeComponents(env NodeEnv, disabled map[string]bool) []component.Component
 		}
 		if build != nil {
 			out = append(out, build(env)...)
+		}
+	}
+	return out
+}
+
+// ManifestsOff is the add-ons whose manifests leave the cluster: the
+// disabled ones, but those that keep their manifest.
+func ManifestsOff(disabled map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range All() {
+		if disabled[a.Name] && !a.KeepManifest {
+			out[a.Name] = true
 		}
 	}
 	return out

@@ -9,7 +9,9 @@ import (
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/dnscustom"
+	"github.com/kubox-io/kubox/pkg/helmcontroller"
 	"github.com/kubox-io/kubox/pkg/kubeclient"
+	"github.com/kubox-io/kubox/pkg/leader"
 	"github.com/kubox-io/kubox/pkg/metricsserver"
 	"github.com/kubox-io/kubox/pkg/pki"
 )
@@ -75,4 +77,18 @@ func metricsServer(env ServerEnv) ([]component.Component, error) {
 		Log:           env.Log.For("metrics-server"),
 	}
 	return []component.Component{&component.Func{ComponentName: "metrics-server", Run: func(ctx context.Context) error { return metricsserver.Run(ctx, ms) }}}, nil
+}
+
+// helmController installs the releases HelmCharts ask for. Of several
+// servers sharing a datastore, the one holding the lease acts.
+func helmController(env ServerEnv) ([]component.Component, error) {
+	p := env.Config.Paths
+	return []component.Component{restartable(&component.Func{ComponentName: "helm-controller", Run: func(ctx context.Context) error {
+		return helmcontroller.Run(ctx, helmcontroller.Config{
+			Kubeconfig: p.AdminKubeconfig,
+			HelmDir:    p.HelmDir,
+			Election:   leader.Election{Enabled: env.LeaderElect != nil && env.LeaderElect(), Kubeconfig: p.AdminKubeconfig},
+			Log:        env.Log.For("helm-controller"),
+		})
+	}}, env.Log)}, nil
 }

@@ -46,7 +46,7 @@ func TestRefusals(t *testing.T) {
 		{"check-config, unknown requirement", []string{"check-config", "--require", "wg"}, `invalid --require "wg": choose from`},
 		{"bad flannel backend, no node", []string{"server", "--config", empty, "-d", data, "--disable-agent", "--flannel-backend", "wireguard"}, `invalid --flannel-backend "wireguard"`},
 		{"short node certificates", []string{"server", "--config", empty, "-d", data, "--node-cert-validity", "1s"}, "invalid --node-cert-validity 1s"},
-		{"unknown add-on", []string{"server", "--config", empty, "-d", data, "--disable", "nonsense"}, `invalid --disable "nonsense": choose from coredns, local-storage, servicelb, metrics-server`},
+		{"unknown add-on", []string{"server", "--config", empty, "-d", data, "--disable", "nonsense"}, `invalid --disable "nonsense": choose from coredns, local-storage, servicelb, metrics-server, helm-controller`},
 		{"misspelt config key", []string{"server", "--config", badKey, "-d", data}, `unknown key "flanel-backend"`},
 		{"agent without a server", []string{"agent", "--config", empty, "-d", data}, "no server to join"},
 		{"agent with a bad token", []string{"agent", "--config", empty, "-d", data, "--server", "https://10.0.0.1:6443", "--token", "nonsense"}, "invalid token"},

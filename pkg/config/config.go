@@ -112,7 +112,7 @@ type ServerOptions struct {
 }
 
 // Addons are the built-in add-ons --disable can turn off.
-var Addons = []string{"coredns", "local-storage", "servicelb", "metrics-server"}
+var Addons = []string{"coredns", "local-storage", "servicelb", "metrics-server", "helm-controller"}
 
 // Server is the validated configuration of a server.
 type Server struct {

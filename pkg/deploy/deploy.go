@@ -3,14 +3,14 @@
 // within seconds of appearing or changing, the objects a file no longer
 // holds (or a deleted file held) are deleted, a `<name>.skip` file hands
 // `<name>` back to the user, and a broken file is reported by name and line
-// without holding up the others. kubox's add-ons arrive the same way.
+// without holding up the others. kubox's add-ons arrive the same way. A
+// HelmChart may name a chart archive lying beside its manifest, which is
+// then carried in the object (see inlineCharts).
 package deploy
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +78,7 @@ type objRef struct {
 type fileState struct {
 	Hash    string   `json:"hash"`
 	Objects []objRef `json:"objects"`
+	Charts  []string `json:"charts,omitempty"` // chart archives carried in its HelmCharts
 }
 
 // Run applies the directory until ctx ends.
@@ -160,18 +161,21 @@ func (c *Controller) sync(ctx context.Context, failedHash map[string]string) {
 		if err != nil {
 			continue
 		}
-		sum := sha256.Sum256(data)
-		hash := hex.EncodeToString(sum[:8])
+		hash := fileHash(c.Dir, data, c.applied[name].Charts)
 		if c.applied[name].Hash == hash || failedHash[name] == hash+"/final" {
 			continue
 		}
 		objs, err := parse(name, data)
+		var charts []string
+		if err == nil {
+			charts, err = inlineCharts(c.Dir, objs)
+		}
 		if err == nil {
 			var refs []objRef
 			refs, err = c.apply(ctx, name, objs)
 			if err == nil {
 				c.prune(ctx, c.applied[name].Objects, refs)
-				c.applied[name] = fileState{Hash: hash, Objects: refs}
+				c.applied[name] = fileState{Hash: fileHash(c.Dir, data, charts), Objects: refs, Charts: charts}
 				changed = true
 				delete(failedHash, name)
 				c.Log.Infof("applied %s (%d objects)", files[name], len(refs))

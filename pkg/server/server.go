@@ -321,7 +321,8 @@ func (s *Server) prepare(log *logging.Logger) error {
 	}
 	s.comps = append(s.comps, &component.Restart{Inner: &component.Func{ComponentName: "deploy", Run: manifests.Run}, Log: log})
 	// The add-ons' own controllers, unless --disable names them.
-	comps, err := addons.ServerComponents(addons.ServerEnv{Config: cfg, Certs: certs, CAPEM: caPEM, Log: log}, cfg.Disabled)
+	comps, err := addons.ServerComponents(addons.ServerEnv{Config: cfg, Certs: certs, CAPEM: caPEM, Log: log,
+		LeaderElect: func() bool { return ds.Endpoint().LeaderElect }}, cfg.Disabled)
 	if err != nil {
 		return err
 	}
@@ -466,10 +467,7 @@ type addonValues struct {
 // writeAddons puts the built-in add-ons into the manifests directory, where
 // the deploy controller applies them like any other manifest.
 func writeAddons(cfg *config.Server, serverCA string, log *logging.Logger) error {
-	disabled := map[string]bool{}
-	for k, v := range cfg.Disabled {
-		disabled[k] = v
-	}
+	disabled := addons.ManifestsOff(cfg.Disabled)
 	v := addonValues{ClusterDNS: cfg.ClusterDNS.String(), ClusterDomain: cfg.ClusterDomain,
 		MetricsServerIP: cfg.AdvertiseAddress.String(), MetricsServerAddressType: "IPv4", MetricsServerPort: config.MetricsServerPort}
 	if cfg.AdvertiseAddress.To4() == nil {

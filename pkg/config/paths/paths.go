@@ -38,6 +38,9 @@ type Paths struct {
 	ConfDir          string // <data-dir>/server/conf (component configuration files)
 	TokenFile        string // <data-dir>/server/token
 	ManifestsDir     string // <data-dir>/server/manifests
+	// HelmDir keeps Helm's repository cache and configuration for charts
+	// fetched from repositories.
+	HelmDir string // <data-dir>/server/helm
 	// PodSecurityConfig is the PodSecurity admission configuration kubox
 	// writes with --profile cis; AuditLog is that profile's audit log.
 	PodSecurityConfig string // <data-dir>/server/conf/pod-security-admission.yaml
@@ -103,6 +106,7 @@ func New(dataDir, configDir, runDir string) Paths {
 		ConfDir:          filepath.Join(server, "conf"),
 		TokenFile:        filepath.Join(server, "token"),
 		ManifestsDir:     filepath.Join(server, "manifests"),
+		HelmDir:          filepath.Join(server, "helm"),
 		AgentDir:         agent,
 
 		PodSecurityConfig: filepath.Join(server, "conf", "pod-security-admission.yaml"),
