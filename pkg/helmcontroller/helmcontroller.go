@@ -21,8 +21,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -100,9 +98,8 @@ func run(ctx context.Context, cfg Config) error {
 		return nil // ctx ended
 	}
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
+	recorder, stopEvents := kubeclient.Recorder(ctx, client, "kubox-"+component, "")
+	defer stopEvents()
 
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	chartInf := factory.ForResource(chartsGVR).Informer()
@@ -114,7 +111,7 @@ func run(ctx context.Context, cfg Config) error {
 		dynamic:  dyn,
 		charts:   chartInf.GetIndexer(),
 		configs:  configInf.GetIndexer(),
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubox-" + component}),
+		recorder: recorder,
 		// A failed release is tried again after 2 s, doubling to 5 min.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](2*time.Second, 5*time.Minute),
