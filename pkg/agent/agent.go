@@ -197,7 +197,7 @@ func (n *node) containerd() (component.Component, error) {
 // serves them, which writes the directories once it knows its port.
 func (n *node) registries(restart func(component.Component) component.Component) component.Component {
 	if !n.a.Registries.NeedsProxy() {
-		return &component.Step{StepName: "registries", Do: func(context.Context) error { return n.writeHosts("") }}
+		return &component.Step{StepName: "registries", Do: func(context.Context) error { return n.writeHosts("", "") }}
 	}
 	return restart(&component.Func{ComponentName: "registry-proxy", Run: n.registryProxy,
 		ReadyCheck: func(context.Context) error {
@@ -208,10 +208,10 @@ func (n *node) registries(restart func(component.Component) component.Component)
 		}})
 }
 
-// writeHosts replaces the hosts directories kubox wrote before; proxy is
-// the rewrite proxy's URL.
-func (n *node) writeHosts(proxy string) error {
-	files := n.a.Registries.HostsFiles(proxy)
+// writeHosts replaces the hosts directories kubox wrote before; proxy and
+// secret are the rewrite proxy's URL and secret.
+func (n *node) writeHosts(proxy, secret string) error {
+	files := n.a.Registries.HostsFiles(proxy, secret)
 	removed, err := registries.WriteHosts(n.p.RegistryDir, files)
 	if err != nil {
 		return fmt.Errorf("writing containerd's registry hosts in %s: %w", n.p.RegistryDir, err)
@@ -252,7 +252,7 @@ func (n *node) registryProxy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := n.writeHosts("http://" + ln.Addr().String()); err != nil {
+	if err := n.writeHosts("http://"+ln.Addr().String(), p.Secret()); err != nil {
 		ln.Close()
 		return err
 	}

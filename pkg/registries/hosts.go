@@ -84,9 +84,9 @@ func (c *Config) Credentials() map[string]Auth {
 // HostsFiles renders containerd's hosts.toml for every registry the file
 // configures, by directory name (the registry's host[:port], or _default
 // for the wildcard mirror). proxy is the rewrite proxy's base URL
-// (http://127.0.0.1:<port>), used for the endpoints of mirrors with
-// rewrites; "" when there are none.
-func (c *Config) HostsFiles(proxy string) map[string][]byte {
+// (http://127.0.0.1:<port>) and secret its Secret, used for the endpoints
+// of mirrors with rewrites; both "" when there are none.
+func (c *Config) HostsFiles(proxy, secret string) map[string][]byte {
 	files := map[string][]byte{}
 	if c == nil {
 		return files
@@ -97,10 +97,10 @@ func (c *Config) HostsFiles(proxy string) map[string][]byte {
 		m := &c.Mirrors[i]
 		if m.Registry == Wildcard {
 			wildcard = m
-			files["_default"] = c.hostsFile(m, "", routes, proxy)
+			files["_default"] = c.hostsFile(m, "", routes, proxy, secret)
 			continue
 		}
-		files[m.Registry] = c.hostsFile(m, m.Registry, routes, proxy)
+		files[m.Registry] = c.hostsFile(m, m.Registry, routes, proxy, secret)
 	}
 	// A host with TLS settings and no mirror entry gets a directory of its
 	// own for them, and with it the wildcard's endpoints, since containerd
@@ -109,14 +109,14 @@ func (c *Config) HostsFiles(proxy string) map[string][]byte {
 		if _, ok := files[host]; ok || h.TLS == nil {
 			continue
 		}
-		files[host] = c.hostsFile(wildcard, host, routes, proxy)
+		files[host] = c.hostsFile(wildcard, host, routes, proxy, secret)
 	}
 	return files
 }
 
 // hostsFile is the hosts.toml of registry (empty for the wildcard) with
 // m's endpoints (m may be nil) before the registry itself.
-func (c *Config) hostsFile(m *Mirror, registry string, routes []route, proxy string) []byte {
+func (c *Config) hostsFile(m *Mirror, registry string, routes []route, proxy, secret string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s%s at every start; edits are lost.\n", markerPrefix, c.File)
 	if registry == "" {
@@ -141,6 +141,7 @@ func (c *Config) hostsFile(m *Mirror, registry string, routes []route, proxy str
 			fmt.Fprintf(&b, "# %s, through kubox's rewrite proxy\n", e)
 			fmt.Fprintf(&b, "[host.%s]\n", quote(fmt.Sprintf("%s/%d", proxy, i)))
 			b.WriteString("  capabilities = [\"pull\", \"resolve\"]\n")
+			fmt.Fprintf(&b, "  header = {%s = %s}\n", quote(SecretHeader), quote(secret))
 			continue
 		}
 		fmt.Fprintf(&b, "[host.%s]\n", quote(e.String()))

@@ -58,7 +58,7 @@ configs:
 func TestHostsFiles(t *testing.T) {
 	c, dir := example(t)
 	c.File = "/etc/kubox/registries.yaml"
-	files := c.HostsFiles("http://127.0.0.1:40000")
+	files := c.HostsFiles("http://127.0.0.1:40000", "s3cr3t")
 	var names []string
 	for n := range files {
 		names = append(names, n)
@@ -112,8 +112,8 @@ func TestWriteHosts(t *testing.T) {
 	dir := t.TempDir()
 	c := &Config{File: "/r.yaml"}
 	old := map[string][]byte{
-		"stale.example.com": c.hostsFile(nil, "stale.example.com", nil, ""),
-		"kept.example.com":  c.hostsFile(nil, "kept.example.com", nil, ""),
+		"stale.example.com": c.hostsFile(nil, "stale.example.com", nil, "", ""),
+		"kept.example.com":  c.hostsFile(nil, "kept.example.com", nil, "", ""),
 	}
 	if _, err := WriteHosts(dir, old); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestWriteHosts(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "note"), []byte("x"), 0o600)
 
 	c.File = "/new.yaml"
-	removed, err := WriteHosts(dir, map[string][]byte{"kept.example.com": c.hostsFile(nil, "kept.example.com", nil, "")})
+	removed, err := WriteHosts(dir, map[string][]byte{"kept.example.com": c.hostsFile(nil, "kept.example.com", nil, "", "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestWriteHosts(t *testing.T) {
 		t.Errorf("hosts.toml mode %v", st.Mode())
 	}
 	// No file at all: kubox's directories go.
-	if removed, err := WriteHosts(dir, (*Config)(nil).HostsFiles("")); err != nil || !slices.Equal(removed, []string{"kept.example.com"}) {
+	if removed, err := WriteHosts(dir, (*Config)(nil).HostsFiles("", "")); err != nil || !slices.Equal(removed, []string{"kept.example.com"}) {
 		t.Errorf("no configuration: removed %v, %v", removed, err)
 	}
 }
@@ -158,7 +158,7 @@ func TestWriteHosts(t *testing.T) {
 func TestContainerdReadsHosts(t *testing.T) {
 	c, dir := example(t)
 	hostsDir := filepath.Join(dir, "certs.d")
-	if _, err := WriteHosts(hostsDir, c.HostsFiles("http://127.0.0.1:40000")); err != nil {
+	if _, err := WriteHosts(hostsDir, c.HostsFiles("http://127.0.0.1:40000", "s3cr3t")); err != nil {
 		t.Fatal(err)
 	}
 	hosts := config.ConfigureHosts(context.Background(), config.HostOptions{HostDir: config.HostDirFromRoot(hostsDir)})
@@ -202,6 +202,10 @@ func TestContainerdReadsHosts(t *testing.T) {
 			}
 			if tc := tlsOf(2); tc.RootCAs == nil || len(tc.Certificates) != 0 {
 				t.Errorf("registry-1.docker.io lacks docker.io's CA")
+			}
+		case "quay.io":
+			if h := got[0].Header.Get(SecretHeader); h != "s3cr3t" {
+				t.Errorf("containerd sends the proxy %s %q", SecretHeader, h)
 			}
 		case "tls-only.example.com":
 			if !tlsOf(1).InsecureSkipVerify {

@@ -2,6 +2,9 @@ package registries
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,8 +30,15 @@ import (
 // route shares. So the proxy drops containerd's Authorization header, and
 // a 401 it cannot answer reaches containerd without its challenge, which
 // containerd reports as the registry's 401 Unauthorized.
+//
+// Every request must carry the proxy's secret in the SecretHeader header,
+// which only the hosts.toml files (0600, root's) hold: the proxy pulls with
+// the node's credentials, and no other local user or host-network pod may.
+// A header rather than a path, because containerd's errors, shown in pod
+// events, name the URL.
 type Proxy struct {
 	routes []*upstream
+	secret string
 	// Logf reports failures to reach an endpoint.
 	Logf func(format string, args ...any)
 }
@@ -52,7 +62,11 @@ type token struct {
 
 // NewProxy prepares the proxy for c's mirrors with rewrites.
 func NewProxy(c *Config) (*Proxy, error) {
-	p := &Proxy{}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	p := &Proxy{secret: hex.EncodeToString(b)}
 	for _, r := range c.routes() {
 		h := c.hostConfig(r.endpoint.Host)
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -77,6 +91,12 @@ func NewProxy(c *Config) (*Proxy, error) {
 	return p, nil
 }
 
+// SecretHeader carries the proxy's secret from containerd.
+const SecretHeader = "X-Kubox-Registry-Proxy"
+
+// Secret is what requests must carry in SecretHeader, for HostsFiles.
+func (p *Proxy) Secret() string { return p.secret }
+
 // dropAuthElsewhere keeps the endpoint's credentials from a redirect to
 // another host:port (blob storage, whose signed URLs refuse a second
 // credential); Go's client keeps them for another port of the same host.
@@ -96,6 +116,10 @@ var repoPath = regexp.MustCompile(`^/(.+)/((?:manifests|blobs|tags|referrers)/[^
 
 // ServeHTTP implements http.Handler: /<route>/v2/<name>/<kind>/<ref>.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(SecretHeader)), []byte(p.secret)) != 1 {
+		http.Error(w, "kubox's registry proxy serves containerd only", http.StatusForbidden)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "kubox's registry proxy serves pulls only", http.StatusMethodNotAllowed)
 		return
@@ -165,7 +189,7 @@ func (u *upstream) do(r *http.Request, target, scope string) (*http.Response, er
 		}
 		for k, vs := range r.Header {
 			k = http.CanonicalHeaderKey(k)
-			if hopByHop[k] || k == "Authorization" {
+			if hopByHop[k] || k == "Authorization" || k == SecretHeader {
 				continue
 			}
 			req.Header[k] = vs

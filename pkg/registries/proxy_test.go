@@ -53,6 +53,10 @@ func newFakeRegistry(t *testing.T, bearer bool) *fakeRegistry {
 	t.Cleanup(storage.Close)
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
 		f.paths = append(f.paths, r.URL.RequestURI())
+		if r.Header.Get(SecretHeader) != "" {
+			http.Error(w, "the proxy's secret leaked", http.StatusBadRequest)
+			return
+		}
 		authorized := false
 		if f.bearer {
 			authorized = r.Header.Get("Authorization") == "Bearer tok-test-x"
@@ -82,9 +86,13 @@ func newFakeRegistry(t *testing.T, bearer bool) *fakeRegistry {
 	return f
 }
 
+// pullFunc sends a request to a running proxy, as containerd would (with
+// an Authorization header of its own, which the proxy must drop).
+type pullFunc func(method, path string) (*http.Response, string)
+
 // proxyFor starts the proxy for a mirror of docker.io at f, with the
 // configs entry extra (YAML under the host's key, after its tls).
-func proxyFor(t *testing.T, f *fakeRegistry, extra string) *httptest.Server {
+func proxyFor(t *testing.T, f *fakeRegistry, extra string) pullFunc {
 	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600)
@@ -108,20 +116,25 @@ configs:
 	}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
-	return srv
-}
-
-func get(t *testing.T, method, url string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	req.Header.Set("Authorization", "Bearer from-containerd")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	send := func(secret string) pullFunc {
+		return func(method, path string) (*http.Response, string) {
+			t.Helper()
+			req, _ := http.NewRequest(method, srv.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer from-containerd")
+			req.Header.Set(SecretHeader, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp, string(body)
+		}
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	if resp, _ := send("guess")(http.MethodGet, "/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a request without the secret: %s", resp.Status)
+	}
+	return send(p.Secret())
 }
 
 // TestProxyBasic: the repository name is rewritten, basic auth is
@@ -130,20 +143,20 @@ func get(t *testing.T, method, url string) (*http.Response, string) {
 func TestProxyBasic(t *testing.T) {
 	f := newFakeRegistry(t, false)
 	p := proxyFor(t, f, "    auth: {username: u, password: p}\n")
-	resp, body := get(t, http.MethodGet, p.URL+"/0/v2/library/x/manifests/1?ns=docker.io")
+	resp, body := p(http.MethodGet, "/0/v2/library/x/manifests/1?ns=docker.io")
 	if resp.StatusCode != http.StatusOK || body != "manifest of test/x" || resp.Header.Get("Docker-Content-Digest") != "sha256:abc" {
 		t.Fatalf("manifest: %s %q %v", resp.Status, body, resp.Header)
 	}
 	if f.paths[0] != "/v2/test/x/manifests/1?ns=docker.io" {
 		t.Errorf("the registry was asked for %v", f.paths)
 	}
-	if resp, _ := get(t, http.MethodHead, p.URL+"/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK {
+	if resp, _ := p(http.MethodHead, "/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK {
 		t.Errorf("HEAD: %s", resp.Status)
 	}
-	if resp, body := get(t, http.MethodGet, p.URL+"/0/v2/library/x/blobs/sha256:def"); resp.StatusCode != http.StatusOK || body != "blob bytes" {
+	if resp, body := p(http.MethodGet, "/0/v2/library/x/blobs/sha256:def"); resp.StatusCode != http.StatusOK || body != "blob bytes" {
 		t.Errorf("blob: %s %q", resp.Status, body)
 	}
-	if resp, _ := get(t, http.MethodGet, p.URL+"/0/v2/other/y/manifests/1"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := p(http.MethodGet, "/0/v2/other/y/manifests/1"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a name no rule matches goes unchanged: %s", resp.Status)
 	}
 	if f.paths[len(f.paths)-1] != "/v2/other/y/manifests/1" {
@@ -158,7 +171,7 @@ func TestProxyBasic(t *testing.T) {
 		{http.MethodGet, "/zero/v2/library/x/manifests/1", http.StatusNotFound},
 		{http.MethodGet, "/0/v2/_catalog", http.StatusNotFound},
 	} {
-		if resp, _ := get(t, c.method, p.URL+c.path); resp.StatusCode != c.want {
+		if resp, _ := p(c.method, c.path); resp.StatusCode != c.want {
 			t.Errorf("%s %s: %s, want %d", c.method, c.path, resp.Status, c.want)
 		}
 	}
@@ -169,14 +182,14 @@ func TestProxyBasic(t *testing.T) {
 func TestProxyUnauthorized(t *testing.T) {
 	f := newFakeRegistry(t, false)
 	p := proxyFor(t, f, "")
-	resp, _ := get(t, http.MethodGet, p.URL+"/0/v2/library/x/manifests/1")
+	resp, _ := p(http.MethodGet, "/0/v2/library/x/manifests/1")
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "" {
 		t.Errorf("%s, WWW-Authenticate %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
 	}
 	// Wrong credentials: one try, then the 401.
 	f2 := newFakeRegistry(t, false)
 	p2 := proxyFor(t, f2, "    auth: {username: u, password: wrong}\n")
-	if resp, _ := get(t, http.MethodGet, p2.URL+"/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusUnauthorized || len(f2.paths) != 2 {
+	if resp, _ := p2(http.MethodGet, "/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusUnauthorized || len(f2.paths) != 2 {
 		t.Errorf("wrong password: %s after %d requests", resp.Status, len(f2.paths))
 	}
 }
@@ -187,7 +200,7 @@ func TestProxyBearer(t *testing.T) {
 	f := newFakeRegistry(t, true)
 	p := proxyFor(t, f, "    auth: {username: u, password: p}\n")
 	for range 2 {
-		if resp, body := get(t, http.MethodGet, p.URL+"/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK || body != "manifest of test/x" {
+		if resp, body := p(http.MethodGet, "/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK || body != "manifest of test/x" {
 			t.Fatalf("%s %q", resp.Status, body)
 		}
 	}
@@ -197,7 +210,7 @@ func TestProxyBearer(t *testing.T) {
 	// An identity token is exchanged as an OAuth2 refresh token.
 	f2 := newFakeRegistry(t, true)
 	p2 := proxyFor(t, f2, "    auth: {identitytoken: id-token}\n")
-	if resp, body := get(t, http.MethodGet, p2.URL+"/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK || f2.lastRefresh != "id-token" {
+	if resp, body := p2(http.MethodGet, "/0/v2/library/x/manifests/1"); resp.StatusCode != http.StatusOK || f2.lastRefresh != "id-token" {
 		t.Errorf("identity token: %s %q, refresh token %q", resp.Status, body, f2.lastRefresh)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,22 @@ configs:
 	}
 	if log := s.tail(5000); !strings.Contains(log, "serving the mirrors with rewrites on 127.0.0.1:") {
 		t.Errorf("the server's log does not show the registry proxy")
+	}
+	// The proxy pulls with the node's credentials: it answers only
+	// containerd, which has its secret from hosts.toml, and the secret is
+	// not in the pod's events.
+	hosts, _ := os.ReadFile(filepath.Join(certsd, "docker.io", "hosts.toml"))
+	m := regexp.MustCompile(`(?s)\[host\."(http://127\.0\.0\.1:\d+/\d+)"\].*?"X-Kubox-Registry-Proxy" = "(\w+)"`).FindSubmatch(hosts)
+	if m == nil {
+		t.Fatalf("docker.io's hosts.toml does not point at the proxy:\n%s", hosts)
+	}
+	if resp, err := http.Get(string(m[1]) + "/v2/library/x/manifests/1"); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the proxy without its secret: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if ev := podEvents(s, "rewrite-noauth"); strings.Contains(ev, string(m[2])) {
+		t.Errorf("the proxy's secret is in the pod's events:\n%s", ev)
 	}
 	if got := reg.requests(); !strings.Contains(got, "/v2/test/x/manifests/1") || strings.Contains(got, "/v2/library/x/") {
 		t.Errorf("the registry saw:\n%s", got)
