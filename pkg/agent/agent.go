@@ -11,10 +11,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +39,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/killall"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/netpol"
+	"github.com/kubox-io/kubox/pkg/registries"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -54,6 +58,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	restart := func(c component.Component) component.Component { return &component.Restart{Inner: c, Log: log} }
 	host = []component.Component{
 		&checkedStep{Step: component.Step{StepName: "node-setup", Do: n.setup}, check: func(context.Context) error { return CheckHost(a) }},
+		n.registries(restart),
 		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 	}
@@ -115,6 +120,9 @@ type node struct {
 	pause      images.Image
 	resolvConf string
 	netReady   chan struct{}
+	// proxyReady: the registry proxy listens and the hosts directories
+	// name its address.
+	proxyReady atomic.Bool
 }
 
 func (n *node) setup(ctx context.Context) error {
@@ -176,11 +184,89 @@ func (n *node) containerd() (component.Component, error) {
 			SandboxImage:        n.pause.Ref,
 			RestrictOOMScoreAdj: !syssetup.HasCapSysResource(),
 			RegistryConfigDir:   n.p.RegistryDir,
+			RegistryAuth:        n.a.Registries.Credentials(),
 			Debug:               n.a.Debug,
 		},
 		ConfigFile: n.p.ContainerdConfig,
 		Log:        n.log.Writer("containerd"),
 	}, nil
+}
+
+// registries writes containerd's hosts directories from registries.yaml
+// before containerd starts; with rewrites, it is the loopback proxy that
+// serves them, which writes the directories once it knows its port.
+func (n *node) registries(restart func(component.Component) component.Component) component.Component {
+	if !n.a.Registries.NeedsProxy() {
+		return &component.Step{StepName: "registries", Do: func(context.Context) error { return n.writeHosts("", "") }}
+	}
+	return restart(&component.Func{ComponentName: "registry-proxy", Run: n.registryProxy,
+		ReadyCheck: func(context.Context) error {
+			if !n.proxyReady.Load() {
+				return fmt.Errorf("the registry proxy is starting")
+			}
+			return nil
+		}})
+}
+
+// writeHosts replaces the hosts directories kubox wrote before; proxy and
+// secret are the rewrite proxy's URL and secret.
+func (n *node) writeHosts(proxy, secret string) error {
+	files := n.a.Registries.HostsFiles(proxy, secret)
+	removed, err := registries.WriteHosts(n.p.RegistryDir, files)
+	if err != nil {
+		return fmt.Errorf("writing containerd's registry hosts in %s: %w", n.p.RegistryDir, err)
+	}
+	if len(removed) > 0 {
+		n.log.Infof("registries: removed the hosts of %s, which %s no longer names", strings.Join(removed, ", "), registriesFile(n.a.Registries))
+	}
+	if len(files) > 0 {
+		names := make([]string, 0, len(files))
+		for name := range files {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		n.log.Infof("registries: hosts of %s written from %s", strings.Join(names, ", "), n.a.Registries.File)
+	}
+	return nil
+}
+
+func registriesFile(c *registries.Config) string {
+	if c == nil {
+		return "registries.yaml"
+	}
+	return c.File
+}
+
+// registryProxy serves the mirrors with rewrites on a loopback port chosen
+// now; a proxy started again (after a failure) takes another, and
+// containerd reads the hosts directories at each pull.
+func (n *node) registryProxy(ctx context.Context) error {
+	n.proxyReady.Store(false)
+	p, err := registries.NewProxy(n.a.Registries)
+	if err != nil {
+		return err
+	}
+	log := n.log.For("registry-proxy")
+	p.Logf = log.Warnf
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	if err := n.writeHosts("http://"+ln.Addr().String(), p.Secret()); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Infof("serving the mirrors with rewrites on %s", ln.Addr())
+	n.proxyReady.Store(true)
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
 
 // systemImages imports the images kubox makes itself (pause, CoreDNS),

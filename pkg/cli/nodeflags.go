@@ -23,6 +23,8 @@ func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
 			Usage: "refuse to start unless the kernel parameters the kubelet needs are set already (the kubelet then changes none)"},
 		&ucli.BoolFlag{Name: "disable-network-policy", Destination: &ao.DisableNetworkPolicy,
 			Usage: "enforce no NetworkPolicies on this node (they are enforced by default, with iptables and ipset)"},
+		&ucli.StringFlag{Name: "private-registry", Destination: &ao.PrivateRegistry,
+			Usage: "registries.yaml (k3s's format): mirrors, rewrites, credentials and TLS of image registries, read at start (default " + config.DefaultPrivateRegistry + ", if it exists)"},
 		&ucli.StringFlag{Name: "resolv-conf", Destination: &ao.ResolvConf, Usage: "resolv.conf for pods (default /etc/resolv.conf)"},
 	}, ns
 }

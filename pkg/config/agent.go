@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kubox-io/kubox/pkg/hostnet"
+	"github.com/kubox-io/kubox/pkg/registries"
 )
 
 // AgentOptions are the raw node settings, shared by `kubox server` (which
@@ -39,7 +40,14 @@ type AgentOptions struct {
 	// KernelParamsDir is where kernel parameters are read, ""
 	// for DefaultKernelParamsDir (a test's temp dir otherwise).
 	KernelParamsDir string
+	// PrivateRegistry is the registries.yaml --private-registry names, ""
+	// for DefaultPrivateRegistry, which may be missing.
+	PrivateRegistry string
 }
+
+// DefaultPrivateRegistry is the private registry configuration read
+// unless --private-registry names another file.
+const DefaultPrivateRegistry = DefaultConfigDir + "/registries.yaml"
 
 // Agent is the validated node configuration.
 type Agent struct {
@@ -62,6 +70,9 @@ type Agent struct {
 	// Disabled add-ons, by name (--disable on the server): their node
 	// controllers do not run.
 	Disabled map[string]bool
+	// Registries is the private registry configuration (registries.yaml),
+	// nil without one.
+	Registries *registries.Config
 
 	// Cluster-wide values the node needs, from the server.
 	ClusterCIDR   *net.IPNet
@@ -151,6 +162,13 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 			return nil, fmt.Errorf("invalid --default-local-storage-path %q: give an absolute path", o.DefaultLocalStoragePath)
 		}
 		a.StorageDir = filepath.Clean(o.DefaultLocalStoragePath)
+	}
+	path := o.PrivateRegistry
+	if path == "" {
+		path = DefaultPrivateRegistry
+	}
+	if a.Registries, err = registries.Load(path, o.PrivateRegistry != ""); err != nil {
+		return nil, err
 	}
 	if a.ResolvConf != "" {
 		if _, err := os.Stat(a.ResolvConf); err != nil {

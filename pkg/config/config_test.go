@@ -1,10 +1,11 @@
 package config
 
 import (
-	"time"
-
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func defaults() ServerOptions {
@@ -114,6 +115,28 @@ func TestAgentStorageDir(t *testing.T) {
 	}
 	if _, err := (AgentOptions{NodeName: "n1", DefaultLocalStoragePath: "volumes"}).Agent(s); err == nil || !strings.Contains(err.Error(), "--default-local-storage-path") {
 		t.Errorf("a relative --default-local-storage-path: %v", err)
+	}
+}
+
+// TestAgentPrivateRegistry: the node reads --private-registry's file, which
+// must exist when named; a bad one stops the node before it starts.
+func TestAgentPrivateRegistry(t *testing.T) {
+	s, err := defaults().Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "registries.yaml")
+	if _, err := (AgentOptions{NodeName: "n1", PrivateRegistry: file}).Agent(s); err == nil || !strings.Contains(err.Error(), "no such file; check --private-registry") {
+		t.Errorf("missing named file: %v", err)
+	}
+	os.WriteFile(file, []byte("mirrors:\n  docker.io:\n    endpoint: [\"https://mirror.example.com\"]\n"), 0o600)
+	a, err := AgentOptions{NodeName: "n1", PrivateRegistry: file}.Agent(s)
+	if err != nil || a.Registries == nil || a.Registries.Mirrors[0].Registry != "docker.io" {
+		t.Errorf("good file: %+v, %v", a, err)
+	}
+	os.WriteFile(file, []byte("mirrors:\n  docker.io:\n    endpoints: []\n"), 0o600)
+	if _, err := (AgentOptions{NodeName: "n1", PrivateRegistry: file}).Agent(s); err == nil || !strings.Contains(err.Error(), `unknown key "mirrors.docker.io.endpoints"`) {
+		t.Errorf("bad file: %v", err)
 	}
 }
 

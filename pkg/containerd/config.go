@@ -7,8 +7,11 @@ package containerd
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/kubox-io/kubox/pkg/registries"
 )
 
 // Config is what the rendered containerd configuration depends on.
@@ -24,7 +27,26 @@ type Config struct {
 	RestrictOOMScoreAdj bool
 	Snapshotter         string // overlayfs, or native where overlay is missing
 	RegistryConfigDir   string // hosts.toml tree (certs.d)
-	Debug               bool
+	// RegistryAuth are registry credentials by the host containerd sends
+	// them to (registries.yaml's configs).
+	RegistryAuth map[string]registries.Auth
+	Debug        bool
+}
+
+// auth is one RegistryAuth entry, in the order rendered.
+type auth struct {
+	Host string
+	registries.Auth
+}
+
+// Auths lists RegistryAuth by host, for a stable file.
+func (c Config) Auths() []auth {
+	var out []auth
+	for h, a := range c.RegistryAuth {
+		out = append(out, auth{h, a})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
 }
 
 var configTemplate = template.Must(template.New("containerd").Funcs(template.FuncMap{"q": quote}).Parse(`# Written by kubox at every start; edits are lost.
@@ -79,7 +101,18 @@ state = {{q .State}}
 
 [plugins."io.containerd.cri.v1.images".registry]
   config_path = {{q .RegistryConfigDir}}
-`))
+{{- /* hosts.toml has no credentials: the CRI plugin looks them up here by
+the host of the endpoint it pulls from, beside config_path (it logs that the
+table is deprecated, and pulls without the transfer service with it). */}}
+{{range .Auths}}
+[plugins."io.containerd.cri.v1.images".registry.configs.{{q .Host}}.auth]
+{{- with .Username}}
+  username = {{q .}}{{end}}
+{{- with .Password}}
+  password = {{q .}}{{end}}
+{{- with .IdentityToken}}
+  identitytoken = {{q .}}{{end}}
+{{end}}`))
 
 // Render returns the containerd configuration file for c.
 func Render(c Config) ([]byte, error) {

@@ -3,6 +3,8 @@ package containerd
 import (
 	"strings"
 	"testing"
+
+	"github.com/kubox-io/kubox/pkg/registries"
 )
 
 // TestRender: every path containerd writes is one kubox chose, and the
@@ -44,6 +46,27 @@ func TestRender(t *testing.T) {
 		if strings.Contains(s, bad) {
 			t.Errorf("config refers to %s", bad)
 		}
+	}
+	if strings.Contains(s, "registry.configs") {
+		t.Errorf("credentials without registries.yaml:\n%s", s)
+	}
+	c.RegistryAuth = map[string]registries.Auth{
+		"registry-1.docker.io": {Username: "u", Password: `p"w`, Auth: "dTpwInc="},
+		"ghcr.io":              {IdentityToken: "tok"},
+	}
+	out, _ = Render(c)
+	if want := `
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "/data/agent/etc/containerd/certs.d"
+
+[plugins."io.containerd.cri.v1.images".registry.configs."ghcr.io".auth]
+  identitytoken = "tok"
+
+[plugins."io.containerd.cri.v1.images".registry.configs."registry-1.docker.io".auth]
+  username = "u"
+  password = "p\"w"
+`; !strings.HasSuffix(string(out), want) {
+		t.Errorf("credentials: config ends\n%s\nwant\n%s", out[len(out)-400:], want)
 	}
 	c.RestrictOOMScoreAdj = false
 	c.Root = `/odd "path"`

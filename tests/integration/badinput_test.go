@@ -80,15 +80,33 @@ func TestBadInput(t *testing.T) {
 			},
 			want: []string{"--flannel-backend wireguard-native", "wireguard", "CONFIG_WIREGUARD", "another --flannel-backend"},
 			check: func(t *testing.T, s *server) {
-				for _, p := range []string{s.DataDir, s.Kubeconfig, filepath.Join(s.Dir, "run")} {
-					if _, err := os.Stat(p); err == nil {
-						t.Errorf("%s was created", p)
-					}
-				}
+				nothingCreated(t, s)
 				if out, err := run("ip", []string{"link", "show", "flannel-wg"}, nil); err == nil {
 					t.Errorf("interface flannel-wg exists:\n%s", out)
 				}
 			},
+		},
+		{
+			name:  "malformed registries.yaml",
+			setup: func(t *testing.T, s *server) { nodeWithRegistries(t, s, "mirrors: [docker.io\n") },
+			want:  []string{"registries.yaml ", "not valid YAML", "line 1"},
+			check: nothingCreated,
+		},
+		{
+			name: "unknown registries.yaml key",
+			setup: func(t *testing.T, s *server) {
+				nodeWithRegistries(t, s, "mirrors:\n  docker.io:\n    endpoints: [\"https://mirror.example.com\"]\n")
+			},
+			want:  []string{"registries.yaml ", `unknown key "mirrors.docker.io.endpoints"`, "known here: endpoint, rewrite"},
+			check: nothingCreated,
+		},
+		{
+			name: "missing registries.yaml",
+			setup: func(t *testing.T, s *server) {
+				s.Args = []string{"--private-registry", filepath.Join(s.Dir, "nope.yaml"), "--run-dir", filepath.Join(s.Dir, "run")}
+			},
+			want:  []string{"nope.yaml", "no such file", "--private-registry"},
+			check: nothingCreated,
 		},
 		{
 			name:  "bad cidr",
@@ -153,6 +171,28 @@ func TestBadInput(t *testing.T) {
 				c.check(t, s)
 			}
 		})
+	}
+}
+
+// nodeWithRegistries makes s a server with a node whose registries.yaml,
+// named in config.yaml, holds content.
+func nodeWithRegistries(t *testing.T, s *server, content string) {
+	file := filepath.Join(s.Dir, "registries.yaml")
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.ConfigFile, []byte("private-registry: "+file+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Args = []string{"--run-dir", filepath.Join(s.Dir, "run")}
+}
+
+// nothingCreated: a refused start made none of the server's files.
+func nothingCreated(t *testing.T, s *server) {
+	for _, p := range []string{s.DataDir, s.Kubeconfig, filepath.Join(s.Dir, "run")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was created", p)
+		}
 	}
 }
 

@@ -1,0 +1,305 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kubox-io/kubox/pkg/pki"
+	"github.com/kubox-io/kubox/tests/testenv"
+)
+
+// TestPrivateRegistry: with registries.yaml (named in config.yaml), pods
+// pull the test image from a registry with TLS from its own CA and basic
+// auth, running in the test process: through a mirror of a registry
+// that does not exist, through a rewrite of docker.io's library/x to
+// test/x, and, where the file gives no credentials for the registry's
+// other port, not at all, with the registry's refusal in the pod's events.
+func TestPrivateRegistry(t *testing.T) {
+	testenv.LockNodes(t)
+	images := testImages(t)
+	dir := t.TempDir()
+	reg := startRegistry(t, dir)
+	reg.push(t, filepath.Join(images, "echo.tar"), "test/x", "1")
+
+	regFile := filepath.Join(dir, "registries.yaml")
+	os.WriteFile(regFile, []byte(fmt.Sprintf(`mirrors:
+  mirror.invalid:
+    endpoint: ["https://%[1]s"]
+  docker.io:
+    endpoint: ["https://%[1]s"]
+    rewrite:
+      "^library/(.*)": "test/$1"
+  noauth.invalid:
+    endpoint: ["https://%[2]s"]
+  rewrite-noauth.invalid:
+    endpoint: ["https://%[2]s"]
+    rewrite:
+      "^(.*)$": "test/$1"
+configs:
+  "%[1]s":
+    auth: {username: kubox, password: registry-secret}
+    tls: {ca_file: %[3]s}
+  "%[2]s":
+    tls: {ca_file: %[3]s}
+`, reg.addrs[0], reg.addrs[1], reg.caFile)), 0o600)
+
+	s := newNodeServer(t)
+	os.WriteFile(s.ConfigFile, []byte("private-registry: "+regFile+"\n"), 0o600)
+	s.StartReady()
+	waitNodeReady(t, s)
+
+	// What kubox wrote for containerd: a hosts directory per registry, and
+	// the credentials in containerd's own configuration, 0600.
+	certsd := filepath.Join(s.DataDir, "agent", "etc", "containerd", "certs.d")
+	for _, r := range []string{"mirror.invalid", "docker.io", "noauth.invalid", "rewrite-noauth.invalid"} {
+		if _, err := os.Stat(filepath.Join(certsd, r, "hosts.toml")); err != nil {
+			t.Errorf("no hosts.toml for %s: %v", r, err)
+		}
+	}
+	cfgFile := filepath.Join(s.DataDir, "agent", "etc", "containerd", "config.toml")
+	if st, err := os.Stat(cfgFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("containerd's configuration: %v, %v", st, err)
+	} else if data, _ := os.ReadFile(cfgFile); !strings.Contains(string(data), fmt.Sprintf(`registry.configs."%s".auth]`, reg.addrs[0])) {
+		t.Errorf("containerd's configuration lacks the credentials of %s", reg.addrs[0])
+	}
+
+	pods := map[string]string{
+		"mirror":         "mirror.invalid/test/x:1",
+		"rewrite":        "docker.io/library/x:1",
+		"noauth":         "noauth.invalid/test/x:1",
+		"rewrite-noauth": "rewrite-noauth.invalid/x:1",
+	}
+	for name, image := range pods {
+		s.MustKubectl("run", name, "--image", image, "--restart", "Never", "--", "hello")
+	}
+	for _, name := range []string{"mirror", "rewrite"} {
+		waitFor(t, "pod "+name+" to run "+pods[name], 2*time.Minute, func() (bool, string) {
+			out, _ := s.Kubectl("get", "pod", name, "-o", "jsonpath={.status.phase} {.status.containerStatuses[*].state}")
+			return strings.HasPrefix(out, "Succeeded"), out + "\n" + podEvents(s, name)
+		})
+		if out := s.MustKubectl("logs", name); !strings.Contains(out, "hello from "+name) {
+			t.Errorf("pod %s printed %q", name, out)
+		}
+	}
+	// Without credentials: containerd's basic-auth challenge goes
+	// unanswered; through the rewrite proxy, the registry's 401 is shown.
+	for name, want := range map[string]string{"noauth": "no basic auth credentials", "rewrite-noauth": "401 Unauthorized"} {
+		var failed string
+		waitFor(t, "pod "+name+"'s pull to fail", 2*time.Minute, func() (bool, string) {
+			ev := podEvents(s, name)
+			for _, line := range strings.Split(ev, "\n") {
+				if strings.Contains(line, "Failed to pull image") && strings.Contains(line, want) {
+					failed = line
+				}
+			}
+			return failed != "", ev
+		})
+		t.Logf("pod %s: %s", name, failed)
+	}
+	if log := s.tail(5000); !strings.Contains(log, "serving the mirrors with rewrites on 127.0.0.1:") {
+		t.Errorf("the server's log does not show the registry proxy")
+	}
+	// The proxy pulls with the node's credentials: it answers only
+	// containerd, which has its secret from hosts.toml, and the secret is
+	// not in the pod's events.
+	hosts, _ := os.ReadFile(filepath.Join(certsd, "docker.io", "hosts.toml"))
+	m := regexp.MustCompile(`(?s)\[host\."(http://127\.0\.0\.1:\d+/\d+)"\].*?"X-Kubox-Registry-Proxy" = "(\w+)"`).FindSubmatch(hosts)
+	if m == nil {
+		t.Fatalf("docker.io's hosts.toml does not point at the proxy:\n%s", hosts)
+	}
+	if resp, err := http.Get(string(m[1]) + "/v2/library/x/manifests/1"); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the proxy without its secret: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if ev := podEvents(s, "rewrite-noauth"); strings.Contains(ev, string(m[2])) {
+		t.Errorf("the proxy's secret is in the pod's events:\n%s", ev)
+	}
+	if got := reg.requests(); !strings.Contains(got, "/v2/test/x/manifests/1") || strings.Contains(got, "/v2/library/x/") {
+		t.Errorf("the registry saw:\n%s", got)
+	}
+}
+
+// podEvents are the messages of a pod's events, one a line.
+func podEvents(s *server, pod string) string {
+	out, _ := s.Kubectl("get", "events", "--field-selector", "involvedObject.name="+pod, "-o", `jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}`)
+	return out
+}
+
+// testRegistry is a distribution registry in the test process: in-memory
+// storage, htpasswd basic auth, TLS from a CA of the test's own, served on
+// two loopback ports.
+type testRegistry struct {
+	addrs  []string // host:port
+	caFile string
+	client *http.Client
+
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *testRegistry) requests() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.seen, "\n")
+}
+
+func startRegistry(t *testing.T, dir string) *testRegistry {
+	t.Helper()
+	caFile, serving, pool := testRegistryPKI(t, dir)
+	r := &testRegistry{caFile: caFile}
+	hash, err := bcrypt.GenerateFromPassword([]byte("registry-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("kubox:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{"inmemory": configuration.Parameters{}},
+		Auth:    configuration.Auth{"htpasswd": configuration.Parameters{"realm": "kubox-test", "path": htpasswd}},
+	}
+	cfg.HTTP.Secret = "kubox-test-registry"
+	app := handlers.NewApp(context.Background(), cfg)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.mu.Lock()
+			r.seen = append(r.seen, req.Method+" "+req.URL.Path)
+			r.mu.Unlock()
+			app.ServeHTTP(w, req)
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serving}},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.addrs = append(r.addrs, ln.Addr().String())
+		go srv.ServeTLS(ln, "", "")
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		app.Shutdown()
+	})
+	r.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return r
+}
+
+// testRegistryPKI makes a CA (its certificate in caFile) and a serving
+// certificate for 127.0.0.1 with kubox's own PKI code.
+func testRegistryPKI(t *testing.T, dir string) (caFile string, serving tls.Certificate, pool *x509.CertPool) {
+	t.Helper()
+	caFile = filepath.Join(dir, "registry-ca.pem")
+	ca, err := pki.LoadOrCreateCA(caFile, filepath.Join(dir, "registry-ca.key"), "kubox test registry CA", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Sign(pki.CertSpec{CommonName: "127.0.0.1", SANs: pki.SANs{IPs: []net.IP{net.ParseIP("127.0.0.1")}}, Server: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serving, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return caFile, serving, pool
+}
+
+// push uploads the one image of an OCI layout archive as repo:tag, through
+// the distribution API: each blob in one monolithic upload, then the
+// manifest.
+func (r *testRegistry) push(t *testing.T, archive, repo, tag string) {
+	t.Helper()
+	blobs := map[string][]byte{}
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		blobs[h.Name] = b
+	}
+	var index struct {
+		Manifests []struct{ Digest, MediaType string }
+	}
+	if err := json.Unmarshal(blobs["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json of %s: %v", archive, err)
+	}
+	blob := func(digest string) []byte { return blobs["blobs/"+strings.Replace(digest, ":", "/", 1)] }
+	manifest := blob(index.Manifests[0].Digest)
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	base := "https://" + r.addrs[0] + "/v2/" + repo
+	do := func(method, u, contentType string, body []byte, want int) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+		req.SetBasicAuth("kubox", "registry-secret")
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := r.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %s %s", method, u, resp.Status, msg)
+		}
+		return resp
+	}
+	digests := []string{m.Config.Digest}
+	for _, l := range m.Layers {
+		digests = append(digests, l.Digest)
+	}
+	for _, d := range digests {
+		loc, err := do(http.MethodPost, base+"/blobs/uploads/", "", nil, http.StatusAccepted).Location()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := loc.Query()
+		q.Set("digest", d)
+		loc.RawQuery = q.Encode()
+		do(http.MethodPut, loc.String(), "application/octet-stream", blob(d), http.StatusCreated)
+	}
+	do(http.MethodPut, base+"/manifests/"+url.PathEscape(tag), index.Manifests[0].MediaType, manifest, http.StatusCreated)
+}
