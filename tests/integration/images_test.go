@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubox-io/kubox/tests/testenv"
 )
 
 // TestImages: `kubox crictl` (and a link named crictl) reaches the node with
@@ -16,6 +18,7 @@ import (
 // unreachable registry is reported and does not stop the node.
 func TestImages(t *testing.T) {
 	images := testImages(t)
+	testenv.LockNodes(t)
 	s := newNodeServer(t, "--disable", "metrics-server")
 	dropImage(t, s, filepath.Join(images, "echo.tar"))
 	imagesDir := filepath.Join(s.DataDir, "agent", "images")
