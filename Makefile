@@ -34,6 +34,7 @@ bin/kubox: FORCE payload
 	@mkdir -p bin
 	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/kubox ./cmd/kubox
 	ln -sf kubox bin/kubectl
+	ln -sf kubox bin/crictl
 
 FORCE:
 

@@ -295,7 +295,7 @@ func (n *node) systemImages(ctx context.Context) error {
 		if containerd.HasImage(ctx, n.p.ContainerdSocket, img.Ref) {
 			continue
 		}
-		names, err := containerd.Import(ctx, n.p.ContainerdSocket, "", bytes.NewReader(img.Archive), true)
+		names, err := containerd.Import(ctx, n.p.ContainerdSocket, bytes.NewReader(img.Archive), containerd.ImportOptions{Pinned: true})
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", img.Ref, err)
 		}

@@ -1,17 +1,24 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubox-io/kubox/pkg/containerd"
 )
+
+// importProgressEvery is how often a long import reports how far it got.
+const importProgressEvery = 5 * time.Second
 
 // imageArchive tells whether name is an archive kubox imports.
 func imageArchive(name string) bool {
@@ -23,11 +30,42 @@ func imageArchive(name string) bool {
 	return false
 }
 
+// imageFiles lists the regular files in agent/images that match, by name,
+// with a key that changes whenever a file does. A file modified within the
+// last second is left out: it may still be being copied in.
+func (n *node) imageFiles(match func(string) bool) (names []string, keys map[string]string) {
+	entries, _ := os.ReadDir(n.p.ImagesDir)
+	keys = map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() || !match(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < time.Second {
+			continue
+		}
+		names = append(names, e.Name())
+		keys[e.Name()] = fmt.Sprintf("%d/%d", info.Size(), info.ModTime().UnixNano())
+	}
+	sort.Strings(names)
+	return names, keys
+}
+
 // watchImages imports every image archive in agent/images at start and
-// whenever one appears or changes. What was imported is remembered by name,
-// size and modification time, so an unchanged file is never imported twice;
-// a corrupt file is reported by name once and skipped.
+// whenever one appears or changes, and pulls the images that the lists
+// there (*.txt) name. What was imported is remembered by name, size and
+// modification time, so an unchanged file is never imported twice; a
+// corrupt file is reported by name once and skipped. Every image that comes
+// this way is pinned: the kubelet's image GC never removes it.
 func (n *node) watchImages(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.pullLists(ctx)
+	}()
+	defer wg.Wait()
+
 	stateFile := filepath.Join(n.p.AgentDir, "images-imported.json")
 	seen := map[string]string{}
 	if data, err := os.ReadFile(stateFile); err == nil {
@@ -35,37 +73,23 @@ func (n *node) watchImages(ctx context.Context) error {
 	}
 	failed := map[string]string{}
 	for {
-		entries, _ := os.ReadDir(n.p.ImagesDir)
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		files, keys := n.imageFiles(imageArchive)
 		changed := false
-		for _, e := range entries {
-			if e.IsDir() || !imageArchive(e.Name()) {
+		for _, name := range files {
+			key := keys[name]
+			if seen[name] == key || failed[name] == key {
 				continue
 			}
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			// A file still being copied in changes size: wait for it.
-			if time.Since(info.ModTime()) < time.Second {
-				continue
-			}
-			key := fmt.Sprintf("%d/%d", info.Size(), info.ModTime().UnixNano())
-			if seen[e.Name()] == key || failed[e.Name()] == key {
-				continue
-			}
-			path := filepath.Join(n.p.ImagesDir, e.Name())
-			names, err := n.importFile(ctx, path)
-			if err != nil {
+			path := filepath.Join(n.p.ImagesDir, name)
+			if err := n.importFile(ctx, path); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				n.log.Errorf("cannot import image archive %s: %v; skipping it", path, err)
-				failed[e.Name()] = key
+				failed[name] = key
 				continue
 			}
-			n.log.Infof("imported %s from %s", strings.Join(names, ", "), path)
-			seen[e.Name()] = key
+			seen[name] = key
 			changed = true
 		}
 		if changed {
@@ -81,11 +105,154 @@ func (n *node) watchImages(ctx context.Context) error {
 	}
 }
 
-func (n *node) importFile(ctx context.Context, path string) ([]string, error) {
+// importFile imports one archive, pinned, reporting every few seconds the
+// images done, the megabytes read and the rate, and the same at the end.
+func (n *node) importFile(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := &countingReader{r: f}
+	var images atomic.Int64
+	start := time.Now()
+	progress := func() string {
+		return formatProgress(images.Load(), r.n.Load(), time.Since(start))
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(importProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				n.log.Infof("importing %s: %s", path, progress())
+			}
+		}
+	}()
+	names, err := containerd.Import(ctx, n.p.ContainerdSocket, r, containerd.ImportOptions{
+		Pinned: true,
+		Done:   func(string) { images.Add(1) },
+	})
+	close(stop)
+	<-stopped
+	if err != nil {
+		return err
+	}
+	n.log.Infof("imported %s from %s: %s", strings.Join(names, ", "), path, progress())
+	return nil
+}
+
+// formatProgress says how far an import got: "3 images, 412.0 MB read in
+// 9.1s (45.3 MB/s)".
+func formatProgress(images, bytes int64, elapsed time.Duration) string {
+	mb := float64(bytes) / 1e6
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = mb / s
+	}
+	noun := "images"
+	if images == 1 {
+		noun = "image"
+	}
+	return fmt.Sprintf("%d %s, %.1f MB read in %s (%.1f MB/s)", images, noun, mb, elapsed.Round(100*time.Millisecond), rate)
+}
+
+// countingReader counts the bytes read through it, for progress reports
+// from another goroutine.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// pullLists pulls, pinned, the images that agent/images/*.txt name, at
+// start and whenever a list changes. A pulled image is remembered (in
+// images-pulled.json) and never pulled again; a failed pull is logged and
+// tried again when its list changes or kubox starts again, so a node
+// without a registry starts as fast as one with.
+func (n *node) pullLists(ctx context.Context) {
+	stateFile := filepath.Join(n.p.AgentDir, "images-pulled.json")
+	pulled := map[string]string{} // reference as listed -> image ID
+	if data, err := os.ReadFile(stateFile); err == nil {
+		_ = json.Unmarshal(data, &pulled)
+	}
+	read := map[string]string{} // list -> key when last read
+	var puller *containerd.Puller
+	defer func() {
+		if puller != nil {
+			puller.Close()
+		}
+	}()
+	for {
+		files, keys := n.imageFiles(func(name string) bool { return strings.HasSuffix(name, ".txt") })
+		for _, name := range files {
+			if read[name] == keys[name] {
+				continue
+			}
+			read[name] = keys[name]
+			path := filepath.Join(n.p.ImagesDir, name)
+			refs, err := readImageList(path)
+			if err != nil {
+				n.log.Errorf("cannot read image list %s: %v", path, err)
+				continue
+			}
+			for _, ref := range refs {
+				if _, ok := pulled[ref]; ok {
+					continue
+				}
+				if puller == nil {
+					if puller, err = containerd.NewPuller(n.p.ContainerdSocket); err != nil {
+						n.log.Errorf("cannot pull the images %s lists: %v", path, err)
+						break
+					}
+				}
+				start := time.Now()
+				full, id, err := puller.Pull(ctx, ref, true)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					n.log.Errorf("cannot pull %s (listed in %s): %v; trying again when the list changes or kubox starts again", ref, path, err)
+					continue
+				}
+				n.log.Infof("pulled %s (listed in %s) in %s", full, path, time.Since(start).Round(100*time.Millisecond))
+				pulled[ref] = id
+				if data, err := json.Marshal(pulled); err == nil {
+					_ = os.WriteFile(stateFile, data, 0o600)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// readImageList reads image references, one a line; '#' starts a comment.
+func readImageList(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return containerd.Import(ctx, n.p.ContainerdSocket, "", f, false)
+	var refs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line != "" {
+			refs = append(refs, line)
+		}
+	}
+	return refs, sc.Err()
 }

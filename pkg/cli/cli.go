@@ -27,6 +27,8 @@ func Main(args []string) int {
 		return Kubectl(args)
 	case "ctr":
 		return Ctr(args)
+	case "crictl":
+		return Crictl(args)
 	}
 	// Subcommands with flags of their own bypass kubox's flag parsing.
 	if len(args) > 1 {
@@ -35,6 +37,8 @@ func Main(args []string) int {
 			return daemon.Main(args[1:])
 		case "ctr":
 			return Ctr(args[1:])
+		case "crictl":
+			return Crictl(args[1:])
 		}
 	}
 	return run(args, os.Stdout, os.Stderr)
@@ -86,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			completionCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
+			{Name: "crictl", Usage: "run a CRI client (crictl's everyday commands) against kubox's containerd", SkipFlagParsing: true},
 		},
 	}
 	addExamples(app.Commands, "", commandExamples())

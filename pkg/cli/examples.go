@@ -23,6 +23,10 @@ func commandExamples() map[string][]example {
 		},
 		"kubectl": {{"the embedded kubectl, with the admin kubeconfig kubox wrote", "kubox kubectl get nodes -o wide"}},
 		"ctr":     {{"the images in kubox's containerd", "kubox ctr images ls"}},
+		"crictl": {
+			{"the containers running on this node", "kubox crictl ps"},
+			{"the node's images, with those the kubelet's image GC never removes", "kubox crictl images --pinned"},
+		},
 		"check-config": {
 			{"what this host lacks, with the fixes", "kubox check-config"},
 			{"as JSON, failing if wireguard is missing too", "kubox check-config -o json --require wireguard"},

@@ -20,12 +20,7 @@ func killallCommand() *ucli.Command {
 		Name:         "killall",
 		Usage:        "stop kubox and every container it started, and remove its mounts, interfaces, iptables chains and cgroups (cluster state is kept)",
 		OnUsageError: usageError,
-		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaultConfigFile, EnvVars: []string{"KUBOX_CONFIG_FILE"}, Destination: &configFile,
-				Usage: "config file of the kubox to stop: its data-dir and run-dir count, other keys are ignored"},
-			&ucli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"KUBOX_DATA_DIR"}, Value: config.DefaultDataDir, Destination: &dataDir},
-			&ucli.StringFlag{Name: "run-dir", Destination: &runDir, Usage: "as given to kubox server (default derived from --data-dir)"},
-		},
+		Flags:        nodeDirFlags(&configFile, &dataDir, &runDir),
 		Action: func(c *ucli.Context) error {
 			// The data dir may be set only in config.yaml, as install.sh's
 			// service does it.

@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/kubox-io/kubox/pkg/config"
-	"github.com/kubox-io/kubox/pkg/config/paths"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -86,11 +85,15 @@ func printRequirements(w io.Writer, reqs []syssetup.Requirement) {
 	}
 }
 
-// Ctr runs containerd's ctr pointed at kubox's containerd (args[0] is the
-// program name).
+// Ctr runs containerd's ctr pointed at the node's containerd, found as
+// Crictl finds it (args[0] is the program name).
 func Ctr(args []string) int {
 	if os.Getenv("CONTAINERD_ADDRESS") == "" {
-		p := paths.New(config.DefaultDataDir, config.DefaultConfigDir, paths.DefaultRunDir)
+		p, err := nodePaths()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ctr: %s\n", oneLine(err))
+			return 1
+		}
 		os.Setenv("CONTAINERD_ADDRESS", p.ContainerdSocket)
 	}
 	if os.Getenv("CONTAINERD_NAMESPACE") == "" {

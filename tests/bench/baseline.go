@@ -347,7 +347,7 @@ func (b *baseline) importImages(ctx context.Context) error {
 		if containerd.HasImage(ctx, b.sock(), img.Ref) {
 			continue
 		}
-		if _, err := containerd.Import(ctx, b.sock(), "overlayfs", bytes.NewReader(img.Archive), true); err != nil {
+		if _, err := containerd.Import(ctx, b.sock(), bytes.NewReader(img.Archive), containerd.ImportOptions{Pinned: true}); err != nil {
 			return fmt.Errorf("importing %s: %w", img.Ref, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	proxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
 	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
 	kubeletoptions "k8s.io/kubernetes/cmd/kubelet/app/options"
+	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
 	kubeletvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
 	"k8s.io/kubernetes/pkg/kubelet/eviction"
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
@@ -26,37 +27,11 @@ import (
 // KubeletConfiguration kubox wrote; args are the kubelet's flags (flags
 // that mirror configuration fields override the file, as upstream does).
 func NewKubelet(configFile string, args []string) (component.Component, error) {
-	loader, err := configfiles.NewFsLoader(&utilfs.DefaultFs{}, configFile)
+	s, err := kubeletServer(configFile, args)
 	if err != nil {
-		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
+		return nil, err
 	}
-	kc, err := loader.Load(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
-	}
-	if kc.EvictionHard == nil {
-		kc.EvictionHard = eviction.DefaultEvictionHard
-	}
-	kf := kubeletoptions.NewKubeletFlags()
-	fs := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
-	fs.SetOutput(discard{})
-	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
-	kf.AddFlags(fs)
-	kubeletoptions.AddKubeletConfigFlags(fs, kc)
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("invalid kubelet argument: %v; check --kubelet-arg", err)
-	}
-	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(kc.FeatureGates); err != nil {
-		return nil, fmt.Errorf("kubelet feature gates: %w", err)
-	}
-	if err := kubeletoptions.ValidateKubeletFlags(kf); err != nil {
-		return nil, fmt.Errorf("invalid kubelet flags: %w; check --kubelet-arg", err)
-	}
-	if err := kubeletvalidation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
-		return nil, fmt.Errorf("invalid kubelet configuration: %w; check --kubelet-arg", err)
-	}
-	s := &kubeletoptions.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
-	healthz := fmt.Sprintf("http://%s/healthz", hostPort(kc.HealthzBindAddress, kc.HealthzPort))
+	healthz := fmt.Sprintf("http://%s/healthz", hostPort(s.HealthzBindAddress, s.HealthzPort))
 	return &component.Func{
 		ComponentName: "kubelet",
 		Run: detachOnStop(func(ctx context.Context) error {
@@ -70,6 +45,58 @@ func NewKubelet(configFile string, args []string) (component.Component, error) {
 		ReadyCheck:   func(ctx context.Context) error { return getOK(ctx, http.DefaultClient, healthz) },
 		PollInterval: 200 * time.Millisecond,
 	}, nil
+}
+
+// kubeletServer reads the kubelet's configuration as its command does: the
+// file, then the drop-ins of --config-dir, then the command line.
+func kubeletServer(configFile string, args []string) (*kubeletoptions.KubeletServer, error) {
+	loader, err := configfiles.NewFsLoader(&utilfs.DefaultFs{}, configFile)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
+	}
+	kc, err := loader.Load(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("kubelet configuration %s: %w", configFile, err)
+	}
+	if kc.EvictionHard == nil {
+		kc.EvictionHard = eviction.DefaultEvictionHard
+	}
+	kf := kubeletoptions.NewKubeletFlags()
+	if err := parseKubeletFlags(kf, kc, args); err != nil {
+		return nil, err
+	}
+	if dir := kf.KubeletDropinConfigDirectory; dir != "" {
+		if err := mergeKubeletDropins(kc, dir); err != nil {
+			return nil, fmt.Errorf("kubelet drop-in configuration in %s: %v; check --kubelet-arg config-dir", dir, err)
+		}
+		// The command line wins over the drop-ins, as it does over the file.
+		if err := parseKubeletFlags(kubeletoptions.NewKubeletFlags(), kc, args); err != nil {
+			return nil, err
+		}
+	}
+	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(kc.FeatureGates); err != nil {
+		return nil, fmt.Errorf("kubelet feature gates: %w", err)
+	}
+	if err := kubeletoptions.ValidateKubeletFlags(kf); err != nil {
+		return nil, fmt.Errorf("invalid kubelet flags: %w; check --kubelet-arg", err)
+	}
+	if err := kubeletvalidation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
+		return nil, fmt.Errorf("invalid kubelet configuration: %w; check --kubelet-arg", err)
+	}
+	return &kubeletoptions.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}, nil
+}
+
+// parseKubeletFlags applies the kubelet's command line to kf and kc.
+func parseKubeletFlags(kf *kubeletoptions.KubeletFlags, kc *kubeletconfig.KubeletConfiguration, args []string) error {
+	fs := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
+	kf.AddFlags(fs)
+	kubeletoptions.AddKubeletConfigFlags(fs, kc)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("invalid kubelet argument: %v; check --kubelet-arg", err)
+	}
+	return nil
 }
 
 func hostPort(addr string, port int32) string {
