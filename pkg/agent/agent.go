@@ -37,6 +37,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/args"
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/killall"
+	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/netpol"
 	"github.com/kubox-io/kubox/pkg/registries"
@@ -50,8 +51,8 @@ const CgroupName = "kubox"
 // The host part (host setup, containerd, system images) needs nothing of the
 // cluster, so a server starts it beside its control plane; the cluster part
 // (kubelet onward) needs the API.
-func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger) (host, cluster []component.Component) {
-	n := &node{a: a, p: p, creds: creds, log: log, netReady: make(chan struct{})}
+func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger, imports *kuboxmetrics.Imports) (host, cluster []component.Component) {
+	n := &node{a: a, p: p, creds: creds, log: log, imports: imports, netReady: make(chan struct{})}
 	// containerd (a child process; containers outlive it) and kubox's own
 	// controllers are restarted when they fail; the embedded upstream
 	// components can start once per process, so their failure ends it.
@@ -113,6 +114,8 @@ type node struct {
 	p     paths.Paths
 	creds config.NodeCredentials
 	log   *logging.Logger
+	// imports counts image archive imports for kubox's metrics; nil for none.
+	imports *kuboxmetrics.Imports
 
 	bundle     bundle.Bundle
 	cgroupRoot string

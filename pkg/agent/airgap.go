@@ -139,6 +139,7 @@ func (n *node) importFile(ctx context.Context, path string) error {
 	})
 	close(stop)
 	<-stopped
+	n.imports.Record(images.Load(), r.n.Load(), time.Since(start), err)
 	if err != nil {
 		return err
 	}

@@ -70,13 +70,14 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 	// client certificate, while it runs.
 	renewer := &join.Renewer{Dir: j.Paths.AgentTLSDir, ServerURL: apiURL, APIURL: apiURL, Request: req,
 		RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
-	host, rest := Components(node, j.Paths, creds, log)
+	imports := &kuboxmetrics.Imports{}
+	host, rest := Components(node, j.Paths, creds, log, imports)
 	comps := append(append(host, rest...),
 		&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log},
 		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {
 			return followServers(ctx, lb, creds.Kubeconfig, j.ServerAddress, log.For("api-lb"))
 		}}})
-	defer kuboxmetrics.New(kuboxmetrics.Sources{Phases: phases, CertDirs: []string{j.Paths.AgentTLSDir}}).Register(log.Warnf)()
+	defer kuboxmetrics.New(kuboxmetrics.Sources{Phases: phases, CertDirs: []string{j.Paths.AgentTLSDir}, Imports: imports}).Register(log.Warnf)()
 	return (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...)
 }
 

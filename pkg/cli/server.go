@@ -143,7 +143,11 @@ func serverCommand() *ucli.Command {
 				return err
 			}
 			defer srv.Close()
-			defer kuboxmetrics.New(srv.Figures(phases)).Register(log.Warnf)()
+			figures := srv.Figures(phases)
+			if node != nil {
+				figures.Imports = &kuboxmetrics.Imports{}
+			}
+			defer kuboxmetrics.New(figures).Register(log.Warnf)()
 			comps := srv.Components()
 			if node != nil {
 				creds, err := srv.NodeCredentials(node)
@@ -152,7 +156,7 @@ func serverCommand() *ucli.Command {
 				}
 				// The node's host part starts beside the control plane;
 				// the kubelet and what follows wait for both.
-				host, cluster := agent.Components(node, cfg.Paths, creds, log)
+				host, cluster := agent.Components(node, cfg.Paths, creds, log, figures.Imports)
 				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
 					Lines: [][]component.Component{comps, host}, Log: log, Phases: phases}}, cluster...)
 			}

@@ -27,6 +27,7 @@ type Sources struct {
 	CertDirs       []string // directories of the certificates kubox keeps
 	DatastoreFiles []string // the database's files (SQLite and its WAL, etcd's db)
 	SnapshotDir    string
+	Imports        *Imports // the node's image archive imports; nil without a node
 }
 
 // Collector is the figures as a prometheus.Collector.
@@ -34,6 +35,7 @@ type Collector struct {
 	src                                 Sources
 	now                                 func() time.Time
 	phase, expiry, file, snapAge, snaps *prometheus.Desc
+	archives, images, bytes, seconds    *prometheus.Desc
 }
 
 // New returns the collector for src.
@@ -50,12 +52,20 @@ func New(src Sources) *Collector {
 			"Seconds since the newest snapshot in the snapshot directory was taken.", nil, nil),
 		snaps: prometheus.NewDesc("kubox_snapshots",
 			"Snapshots in the snapshot directory.", nil, nil),
+		archives: prometheus.NewDesc("kubox_image_import_archives_total",
+			"Image archives imported from agent/images, by result (success or error).", []string{"result"}, nil),
+		images: prometheus.NewDesc("kubox_image_import_images_total",
+			"Images imported from archives in agent/images.", nil, nil),
+		bytes: prometheus.NewDesc("kubox_image_import_bytes_total",
+			"Bytes read from image archives in agent/images.", nil, nil),
+		seconds: prometheus.NewDesc("kubox_image_import_seconds_total",
+			"Seconds spent importing image archives from agent/images.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phase, c.expiry, c.file, c.snapAge, c.snaps} {
+	for _, d := range []*prometheus.Desc{c.phase, c.expiry, c.file, c.snapAge, c.snaps, c.archives, c.images, c.bytes, c.seconds} {
 		ch <- d
 	}
 }
@@ -67,6 +77,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range c.src.Phases.List() {
 		gauge(c.phase, p.Seconds, p.Name)
+	}
+	if f, ok := c.src.Imports.figures(); ok {
+		counter := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+		}
+		counter(c.archives, float64(f.ok), "success")
+		counter(c.archives, float64(f.failed), "error")
+		counter(c.images, float64(f.images))
+		counter(c.bytes, float64(f.bytes))
+		counter(c.seconds, f.seconds)
 	}
 	now := c.now()
 	if len(c.src.CertDirs) > 0 {

@@ -30,24 +30,15 @@ func TestFigures(t *testing.T) {
 	c := New(Sources{Phases: phases, CertDirs: []string{dir, filepath.Join(t.TempDir(), "no-agent")},
 		DatastoreFiles: []string{db, db + "-wal"}, SnapshotDir: filepath.Join(t.TempDir(), "snapshots")})
 	c.now = func() time.Time { return now.Add(time.Hour) }
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			key := f.GetName()
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "name" || l.GetName() == "phase" || l.GetName() == "file" {
-					key = l.GetValue()
-				}
+	// Keyed by the one label that names the figure, else by the metric.
+	got := gather(t, c, func(metric string, labels map[string]string) string {
+		for _, l := range []string{"name", "phase", "file"} {
+			if v, ok := labels[l]; ok {
+				return v
 			}
-			got[key] = m.GetGauge().GetValue()
 		}
-	}
+		return metric
+	})
 	if v := got["datastore"]; v < 3 || v > 10 {
 		t.Errorf("phase datastore at %.1f s, want about 3; all: %v", v, got)
 	}
@@ -80,4 +71,57 @@ func TestFigures(t *testing.T) {
 	if len(warned) != 1 {
 		t.Errorf("after the first unregistered, registering again warned: %q", warned)
 	}
+}
+
+// TestImports: archive imports are counted by result, with their images,
+// bytes and time; a node-less process reports none.
+func TestImports(t *testing.T) {
+	byResult := func(metric string, labels map[string]string) string {
+		if r, ok := labels["result"]; ok {
+			return metric + "/" + r
+		}
+		return metric
+	}
+	if got := gather(t, New(Sources{}), byResult); len(got) != 0 {
+		t.Errorf("figures without a node: %v", got)
+	}
+	imp := &Imports{}
+	imp.Record(2, 1000, 2*time.Second, nil)
+	imp.Record(0, 10, time.Second, fmt.Errorf("corrupt"))
+	got := gather(t, New(Sources{Imports: imp}), byResult)
+	want := map[string]float64{
+		"kubox_image_import_archives_total/success": 1, "kubox_image_import_archives_total/error": 1,
+		"kubox_image_import_images_total": 2, "kubox_image_import_bytes_total": 1010, "kubox_image_import_seconds_total": 3,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// gather collects c's figures, each keyed by key(metric name, labels).
+func gather(t *testing.T, c prometheus.Collector, key func(metric string, labels map[string]string) string) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			v := m.GetGauge().GetValue()
+			if m.GetCounter() != nil {
+				v = m.GetCounter().GetValue()
+			}
+			got[key(f.GetName(), labels)] = v
+		}
+	}
+	return got
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +159,10 @@ func TestNode(t *testing.T) {
 		if !strings.Contains(metrics, want+" ") {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// The archives imported from agent/images are counted.
+	if m := regexp.MustCompile(`(?m)^kubox_image_import_archives_total\{result="success"\} (\S+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
+		t.Errorf("/metrics: kubox_image_import_archives_total{result=\"success\"} = %v, want at least 1", m)
 	}
 	// kine's figures: its SQL statements by name.
 	if !strings.Contains(metrics, `kine_sql_time_seconds_count{`) {
