@@ -156,6 +156,7 @@ func exerciseAPI(t *testing.T, s *server, name string, kubectl kubectlFunc) {
 // TestAPI: a fresh server becomes ready and both the embedded kubectl and
 // the host's kubectl work against it.
 func TestAPI(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	s := newServer(t)
 	s.StartReady()
 	exerciseAPI(t, s, "embedded", s.Kubectl)

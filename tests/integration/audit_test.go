@@ -17,6 +17,7 @@ import (
 // TestAuditLog: with --audit-log-path, a create shows in the log with who
 // made it, and the log is rotated by size.
 func TestAuditLog(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	dir := filepath.Join(t.TempDir(), "audit")
 	log := filepath.Join(dir, "audit.log")
 	s := newServer(t, "--audit-log-path", log, "--audit-log-maxsize", "1", "--audit-log-maxbackup", "2")

@@ -17,6 +17,7 @@ import (
 // TestBadInput: every mistake a user can make ends in one clear line
 // on stderr, a non-zero exit, and no existing data touched.
 func TestBadInput(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	type tc struct {
 		name  string
 		setup func(t *testing.T, s *server) // may change s.Args or files

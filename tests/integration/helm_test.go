@@ -21,6 +21,7 @@ import (
 // the manifests directory installs too, and leaves with the manifest.
 // With --disable helm-controller the CRDs stay and nothing acts on charts.
 func TestHelmChart(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	archive := packChart(t, "testdata/helm/demo")
 	s := newServer(t)
 	s.StartReady()

@@ -16,6 +16,7 @@ import (
 // (logrus) included, is one JSON object with time, level, component and
 // msg, and the components are named. Runs no node.
 func TestLogFormatJSON(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	s := newServer(t, "--log-format", "json")
 	s.StartReady()
 	// The scheduler and controller-manager log once they lead.

@@ -13,6 +13,7 @@ import (
 // a .skip file hands a manifest to the user; a broken file is reported by
 // name and line and does not hold up the others.
 func TestManifests(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	s := newServer(t)
 	s.StartReady()
 	dir := filepath.Join(s.DataDir, "server", "manifests")

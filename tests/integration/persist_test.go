@@ -115,6 +115,7 @@ func checkDurability(t *testing.T, s *server) {
 }
 
 func TestDurabilitySQLite(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	s := newServer(t)
 	s.StartReady()
 	checkDurability(t, s)

@@ -31,6 +31,7 @@ func dbHolds(t *testing.T, s *server, marker string) bool {
 // disable and enable with reencrypt store the Secrets in plain text and
 // encrypted again, and prepare, rotate and reencrypt replace the key.
 func TestSecretsEncryption(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	plain := newServer(t)
 	plain.StartReady()
 	plain.MustKubectl("create", "secret", "generic", "s", "--from-literal=v=kubox-marker-plain-7f3a")

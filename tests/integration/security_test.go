@@ -74,6 +74,7 @@ func isLoopback(addr string) bool {
 
 // TestSecurity: one TCP port, private files, no anonymous access.
 func TestSecurity(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	s := newServer(t)
 	s.StartReady()
 
@@ -133,6 +134,7 @@ func TestSecurity(t *testing.T) {
 // TestTwoServers: two servers with their own data dirs, ports and
 // kubeconfigs run side by side and hold separate state.
 func TestTwoServers(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	a, b := newServer(t), newServer(t)
 	a.Start()
 	b.Start()

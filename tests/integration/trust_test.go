@@ -42,6 +42,7 @@ const (
 // more. The test joins as two nodes A and B through the server's join
 // endpoint, as an agent would, and then acts as each with what it got.
 func TestNodeTrust(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	ctx := context.Background()
 	s := newServer(t)
 	s.StartReady()

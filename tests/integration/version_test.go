@@ -14,6 +14,7 @@ const kubeVersion = "v1.37.2"
 // TestVersion: kubox reports its own version, the Kubernetes version and
 // the commit, and the API reports the Kubernetes version.
 func TestVersion(t *testing.T) {
+	t.Parallel() // control plane only: runs beside the others of its kind
 	bin := kuboxBin(t)
 	out, err := run(bin, []string{"--version"}, nil)
 	if err != nil {
