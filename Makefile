@@ -63,7 +63,7 @@ test-unit:
 
 test-integration: build
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 10m -v ./tests/inprocess/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
-	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 40m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
 
 # install.sh piped from curl out of a release folder on loopback, the node
 # its service runs, and its uninstall script.
