@@ -90,7 +90,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			completionCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
-			{Name: "crictl", Usage: "run a CRI client (crictl's everyday commands) against kubox's containerd", SkipFlagParsing: true},
+			{Name: "crictl", Usage: "run upstream crictl (bundled) against kubox's containerd", SkipFlagParsing: true},
 		},
 	}
 	addExamples(app.Commands, "", commandExamples())
