@@ -1,6 +1,7 @@
 // Package cli is kubox's command line: the urfave/cli commands, their flags
 // bound to per-invocation option structs, config files merged under the
-// command line, and the multi-call dispatch to embedded clients.
+// command line, and the multi-call dispatch to the clients (the embedded
+// kubectl and ctr, the bundled crictl).
 package cli
 
 import (

@@ -17,7 +17,9 @@ import (
 
 // crictlEnv are the environment variables through which crictl is pointed
 // elsewhere; the user setting any of them turns kubox's preset off.
-var crictlEnv = []string{"CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"}
+func crictlEnv() []string {
+	return []string{"CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"}
+}
 
 // Crictl runs upstream crictl, carried in the bundle, pointed at the
 // node's containerd (args[0] is the program name). Its flags are crictl's,
@@ -43,7 +45,7 @@ func execCrictl(args []string) error {
 	}
 	given, command := crictlGlobals(args)
 	preset := !given["config"] && !given["runtime-endpoint"] && !given["image-endpoint"]
-	for _, name := range crictlEnv {
+	for _, name := range crictlEnv() {
 		if os.Getenv(name) != "" {
 			preset = false
 		} else {
@@ -100,20 +102,30 @@ func writeCrictlConfig(p paths.Paths) error {
 	return nil
 }
 
-// crictlValueFlags are crictl's global flags that take a value, by every
-// name: the command is the first argument that is neither a flag nor one's
-// value.
-var crictlValueFlags = map[string]string{
-	"config": "config", "c": "config",
-	"runtime-endpoint": "runtime-endpoint", "r": "runtime-endpoint",
-	"image-endpoint": "image-endpoint", "i": "image-endpoint",
-	"timeout": "timeout", "t": "timeout",
-	"max-retries": "max-retries", "tracing-sampling-rate-per-million": "tracing-sampling-rate-per-million",
-	"tracing-endpoint": "tracing-endpoint", "profile-cpu": "profile-cpu", "profile-mem": "profile-mem",
+// crictlFlag names one of crictl's global flags by its long name, and says
+// whether it takes a value: the command is the first argument that is
+// neither a flag nor one's value.
+func crictlFlag(name string) (long string, takesValue bool) {
+	switch name {
+	case "c", "config":
+		return "config", true
+	case "r", "runtime-endpoint":
+		return "runtime-endpoint", true
+	case "i", "image-endpoint":
+		return "image-endpoint", true
+	case "t", "timeout":
+		return "timeout", true
+	case "max-retries", "tracing-sampling-rate-per-million", "tracing-endpoint", "profile-cpu", "profile-mem":
+		return name, true
+	case "D":
+		return "debug", false
+	case "h":
+		return "help", false
+	case "v":
+		return "version", false
+	}
+	return name, false
 }
-
-// crictlBoolAliases are the short names of crictl's global switches.
-var crictlBoolAliases = map[string]string{"D": "debug", "h": "help", "v": "version"}
 
 // crictlGlobals reads crictl's global flags (those before the command) by
 // their long names, and the command.
@@ -128,17 +140,11 @@ func crictlGlobals(args []string) (given map[string]bool, command string) {
 			return given, a
 		}
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if long, ok := crictlValueFlags[name]; ok {
-			given[long] = true
-			if !hasValue {
-				i++
-			}
-			continue
+		long, takesValue := crictlFlag(name)
+		given[long] = true
+		if takesValue && !hasValue {
+			i++
 		}
-		if long, ok := crictlBoolAliases[name]; ok {
-			name = long
-		}
-		given[name] = true
 	}
 	return given, ""
 }

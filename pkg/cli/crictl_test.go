@@ -71,7 +71,7 @@ func TestCrictlPreset(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KUBOX_CONFIG_FILE", cfg)
-	for _, name := range crictlEnv {
+	for _, name := range crictlEnv() {
 		t.Setenv(name, "")
 	}
 	err = execCrictl([]string{"ps"})
