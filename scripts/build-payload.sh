@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the executables kubox carries inside itself (runc, containerd-shim-runc-v2,
-# the CNI plugins, coredns and pause) into OUTDIR/bin, then packs them into
+# the CNI plugins, coredns, crictl and pause) into OUTDIR/bin, then packs them into
 # pkg/bundle/assets/payload.tar.zst, which pkg/bundle embeds.
 #
 # Usage: scripts/build-payload.sh OUTDIR
@@ -30,6 +30,7 @@ rm -rf "${bin:?}"/*
 modversion() { "$GO" list -C "$mod" -m -f '{{.Version}}' "$1"; }
 containerd_version=$(modversion github.com/containerd/containerd/v2)
 cni_version=$(modversion github.com/containernetworking/plugins)
+critools_version=$(modversion sigs.k8s.io/cri-tools)
 
 # gobuild NAME PACKAGE [go build flags...]: builds one upstream command of the
 # payload module into $bin/NAME.
@@ -61,6 +62,10 @@ done
 # coredns: CoreDNS (the coredns module's version) with the curated plugin set
 # of scripts/payload/coredns.
 CGO_ENABLED=0 gobuild coredns ./coredns -ldflags "-s -w"
+
+# crictl: `kubox crictl` execs it, preset to the node's containerd.
+CGO_ENABLED=0 gobuild crictl sigs.k8s.io/cri-tools/cmd/crictl \
+	-ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$critools_version"
 
 # pause: a few KB of C, static, so a sandbox needs nothing from the host.
 # A cross build (CC set, e.g. aarch64-linux-gnu-gcc) links it with that

@@ -1,6 +1,7 @@
 // Package bundle has one job: the executables kubox carries inside itself
-// (runc, containerd-shim-runc-v2, the CNI plugins and pause) and their
-// extraction to <data-dir>/data/<hash>/bin, from where containerd runs them.
+// (runc, containerd-shim-runc-v2, the CNI plugins, pause, coredns and crictl)
+// and their extraction to <data-dir>/data/<hash>/bin, from where containerd
+// runs them (and `kubox crictl` execs crictl).
 //
 // The payload is a zstd-compressed tar made by scripts/build-payload.sh: a
 // MANIFEST entry first ("<sha256>  <name>" per executable), then the
@@ -41,7 +42,7 @@ import (
 )
 
 // ErrNoPayload: the binary was built without the payload (plain go build).
-var ErrNoPayload = errors.New("this kubox binary was built without its bundled executables (runc, containerd shim, CNI plugins, pause); build it with `make`")
+var ErrNoPayload = errors.New("this kubox binary was built without its bundled executables (runc, containerd shim, CNI plugins, pause, crictl); build it with `make`")
 
 // assets holds payload.tar.zst when kubox is built with make; a plain go
 // build embeds only its README.

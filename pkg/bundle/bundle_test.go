@@ -507,7 +507,7 @@ func TestEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"runc", "containerd-shim-runc-v2", "pause", "bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall"} {
+	for _, want := range []string{"runc", "containerd-shim-runc-v2", "pause", "bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall", "coredns", "crictl"} {
 		if !contains(names, want) {
 			t.Errorf("Names() = %v, missing %s", names, want)
 		}
@@ -525,6 +525,11 @@ func TestEmbedded(t *testing.T) {
 	out, err := exec.Command(filepath.Join(b.BinDir, "pause"), "-v").Output()
 	if err != nil || !strings.HasPrefix(string(out), "pause") {
 		t.Errorf("pause -v: %q, %v", out, err)
+	}
+	// crictl reports the cri-tools release it was built from.
+	out, err = exec.Command(filepath.Join(b.BinDir, "crictl"), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "crictl version v1.") {
+		t.Errorf("crictl --version: %q, %v", out, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package cli is kubox's command line: the urfave/cli commands, their flags
 // bound to per-invocation option structs, config files merged under the
-// command line, and the multi-call dispatch to embedded clients.
+// command line, and the multi-call dispatch to the clients (the embedded
+// kubectl and ctr, the bundled crictl).
 package cli
 
 import (
@@ -90,7 +91,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			completionCommand(),
 			{Name: "containerd", Usage: "run the embedded containerd (kubox starts it itself)", SkipFlagParsing: true},
 			{Name: "ctr", Usage: "run containerd's ctr against kubox's containerd", SkipFlagParsing: true},
-			{Name: "crictl", Usage: "run a CRI client (crictl's everyday commands) against kubox's containerd", SkipFlagParsing: true},
+			{Name: "crictl", Usage: "run upstream crictl (bundled) against kubox's containerd", SkipFlagParsing: true},
 		},
 	}
 	addExamples(app.Commands, "", commandExamples())

@@ -43,7 +43,7 @@ const (
 // control plane is up; the pod network is the reference bridge plugin.
 type baseline struct {
 	binDir     string // kube-* and containerd built by the bench
-	payloadBin string // runc, shim, CNI plugins, pause, coredns (kubox's payload)
+	payloadBin string // runc, shim, CNI plugins, pause, coredns, crictl (kubox's payload)
 	kuboxBin   string // for its kubectl
 	dir        string
 	logDir     string

@@ -49,7 +49,7 @@ func main() {
 	var targets string
 	flag.StringVar(&o.kubox, "kubox", "bin/kubox", "kubox binary")
 	flag.StringVar(&o.binDir, "baseline-bin", "build/bench/bin", "kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and containerd")
-	flag.StringVar(&o.payloadBin, "payload-bin", "build/payload/bin", "runc, containerd-shim-runc-v2, CNI plugins, pause and coredns")
+	flag.StringVar(&o.payloadBin, "payload-bin", "build/payload/bin", "runc, containerd-shim-runc-v2, CNI plugins, pause, coredns and crictl")
 	flag.StringVar(&o.work, "work", "build/bench/work", "scratch directory for the nodes' state")
 	flag.StringVar(&o.out, "out", "results", "where the results go")
 	flag.IntVar(&o.runs, "runs", 5, "runs of each target (the median is reported)")

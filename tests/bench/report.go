@@ -122,7 +122,7 @@ func fileSizeMB(path string) float64 {
 }
 
 // binarySizes lists what each side ships: kubox is one file (the payload
-// of runc, shim, CNI plugins, pause and CoreDNS inside it); the baseline
+// of runc, shim, CNI plugins, pause, CoreDNS and crictl inside it); the baseline
 // is the separate executables plus the same runtime pieces.
 func binarySizes(o options) []sizeEntry {
 	var s []sizeEntry

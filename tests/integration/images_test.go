@@ -11,8 +11,8 @@ import (
 	"github.com/kubox-io/kubox/tests/testenv"
 )
 
-// TestImages: `kubox crictl` (and a link named crictl) reaches the node with
-// no flags; images from agent/images are imported with their progress in the
+// TestImages: `kubox crictl` (and a link named crictl), upstream crictl,
+// reaches the node with no flags; images from agent/images are imported with their progress in the
 // log and pinned, so the kubelet's image GC, forced by disk pressure, removes
 // an unused image imported by hand but never them; an image list naming an
 // unreachable registry is reported and does not stop the node.
@@ -54,9 +54,14 @@ func TestImages(t *testing.T) {
 	}
 
 	// (a) crictl with no flags: containers, logs, images; and the link.
-	ps := crictl("ps")
+	// (ps shows the image's ID, which the kubelet passes, unless asked to
+	// resolve it.)
+	ps := crictl("ps", "--resolve-image-path")
 	if !strings.Contains(ps, "CONTAINER") || !strings.Contains(ps, "kubox.test/echo:v1") {
-		t.Errorf("kubox crictl ps lacks the echo container:\n%s", ps)
+		t.Errorf("kubox crictl ps --resolve-image-path lacks the echo container:\n%s", ps)
+	}
+	if v := crictl("--version"); !strings.Contains(v, "crictl version v1.37") {
+		t.Errorf("kubox crictl --version printed %q, want upstream crictl v1.37", v)
 	}
 	id := strings.TrimSpace(crictl("ps", "-q", "--name", "^echo$"))
 	if len(id) != 64 {

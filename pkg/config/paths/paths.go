@@ -52,6 +52,7 @@ type Paths struct {
 	ContainerdConfig string // <data-dir>/agent/etc/containerd/config.toml
 	RegistryDir      string // <data-dir>/agent/etc/containerd/certs.d
 	CNIConfDir       string // <data-dir>/agent/etc/cni/net.d
+	CrictlConfig     string // <data-dir>/agent/etc/crictl.yaml (kubox crictl's preset)
 	ImagesDir        string // <data-dir>/agent/images (air-gap tarballs)
 	AgentTLSDir      string // <data-dir>/agent/tls (node certificates)
 	AgentConfDir     string // <data-dir>/agent/conf (kubelet, kube-proxy configuration)
@@ -117,6 +118,7 @@ func New(dataDir, configDir, runDir string) Paths {
 		ContainerdConfig: filepath.Join(agent, "etc", "containerd", "config.toml"),
 		RegistryDir:      filepath.Join(agent, "etc", "containerd", "certs.d"),
 		CNIConfDir:       filepath.Join(agent, "etc", "cni", "net.d"),
+		CrictlConfig:     filepath.Join(agent, "etc", "crictl.yaml"),
 		ImagesDir:        filepath.Join(agent, "images"),
 		AgentTLSDir:      filepath.Join(agent, "tls"),
 		AgentConfDir:     filepath.Join(agent, "conf"),
