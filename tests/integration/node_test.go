@@ -160,10 +160,6 @@ func TestNode(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	// The archives imported from agent/images are counted.
-	if m := regexp.MustCompile(`(?m)^kubox_image_import_archives_total\{result="success"\} (\S+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
-		t.Errorf("/metrics: kubox_image_import_archives_total{result=\"success\"} = %v, want at least 1", m)
-	}
 	// kine's figures: its SQL statements by name.
 	if !strings.Contains(metrics, `kine_sql_time_seconds_count{`) {
 		t.Error("/metrics lacks kine_sql_time_seconds")
@@ -193,6 +189,14 @@ func TestNode(t *testing.T) {
 	waitFor(t, "the broken archive reported", time.Minute, func() (bool, string) {
 		return strings.Contains(s.tail(2000), "cannot import image archive "+filepath.Join(s.DataDir, "agent", "images", "broken.tar")), ""
 	})
+	// The archives imported from agent/images are counted, by result.
+	metrics = s.MustKubectl("get", "--raw", "/metrics")
+	for _, result := range []string{"success", "error"} {
+		m := regexp.MustCompile(`(?m)^kubox_image_import_archives_total\{result="` + result + `"\} (\S+)$`).FindStringSubmatch(metrics)
+		if m == nil || m[1] == "0" {
+			t.Errorf("/metrics: kubox_image_import_archives_total{result=%q} = %v, want at least 1", result, m)
+		}
+	}
 	s.MustKubectl("run", "docker-format", "--image", "kubox.test/echo-docker:v1", "--image-pull-policy", "Never", "--restart", "Never", "--", "hello")
 	waitFor(t, "the docker-archive image to run", 2*time.Minute, func() (bool, string) {
 		out, _ := s.Kubectl("get", "pod", "docker-format", "-o", "jsonpath={.status.phase}")
