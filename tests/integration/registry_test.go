@@ -42,6 +42,7 @@ func TestPrivateRegistry(t *testing.T) {
 	dir := t.TempDir()
 	reg := startRegistry(t, dir)
 	reg.push(t, filepath.Join(images, "echo.tar"), "test/x", "1")
+	reg.push(t, filepath.Join(images, "echo.tar"), "test/listed", "1")
 
 	regFile := filepath.Join(dir, "registries.yaml")
 	os.WriteFile(regFile, []byte(fmt.Sprintf(`mirrors:
@@ -66,7 +67,7 @@ configs:
 `, reg.addrs[0], reg.addrs[1], reg.caFile)), 0o600)
 
 	s := newNodeServer(t)
-	os.WriteFile(s.ConfigFile, []byte("private-registry: "+regFile+"\n"), 0o600)
+	os.WriteFile(s.ConfigFile, []byte(fmt.Sprintf("private-registry: %s\ndata-dir: %s\nrun-dir: %s\n", regFile, s.DataDir, s.RunDir)), 0o600)
 	s.StartReady()
 	waitNodeReady(t, s)
 
@@ -139,6 +140,30 @@ configs:
 	}
 	if got := reg.requests(); !strings.Contains(got, "/v2/test/x/manifests/1") || strings.Contains(got, "/v2/library/x/") {
 		t.Errorf("the registry saw:\n%s", got)
+	}
+
+	// An image list in agent/images is pulled, with the mirror's
+	// credentials, and pinned.
+	listed := "mirror.invalid/test/listed"
+	os.WriteFile(filepath.Join(s.DataDir, "agent", "images", "extra.txt"), []byte("# pulled once\n"+listed+":1\n"), 0o644)
+	waitFor(t, listed+" pulled from the list", 2*time.Minute, func() (bool, string) {
+		return strings.Contains(s.tail(3000), "pulled "+listed+":1"), ""
+	})
+	out, err := run(s.bin, []string{"crictl", "images", "--pinned"}, []string{"KUBOX_CONFIG_FILE=" + s.ConfigFile})
+	if err != nil {
+		t.Fatalf("kubox crictl images --pinned: %v\n%s", err, out)
+	}
+	found := false
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == listed {
+			found = true
+			if f[len(f)-1] != "true" {
+				t.Errorf("%s is not pinned:\n%s", listed, out)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("kubox crictl images does not list %s:\n%s", listed, out)
 	}
 }
 
