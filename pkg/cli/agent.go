@@ -56,6 +56,9 @@ func agentCommand() *ucli.Command {
 			}
 			log := logging.NewFormat(os.Stderr, j.Verbosity, j.Debug, logging.Format(j.LogFormat))
 			log.InstallGlobal()
+			// Whatever still logs after the command returns (an upstream
+			// goroutine winding down) must not follow its last line.
+			defer log.Close()
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := agent.Run(ctx, j, log); err != nil {

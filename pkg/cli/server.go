@@ -126,6 +126,9 @@ func serverCommand() *ucli.Command {
 			}
 			log := logging.NewFormat(os.Stderr, cfg.Verbosity, cfg.Debug, logging.Format(cfg.LogFormat))
 			log.InstallGlobal()
+			// Whatever still logs after the command returns (an upstream
+			// goroutine winding down) must not follow its last line.
+			defer log.Close()
 			// Clients reconnect with renewed certificates well before the
 			// old ones expire.
 			kubeclient.SetCertReload(kubeclient.CertReloadFor(min(cfg.CertValidity, cfg.NodeCertValidity)))

@@ -39,6 +39,7 @@ type output struct {
 	verbosity int
 	debug     bool
 	format    Format
+	closed    bool // Close was called: lines are dropped
 }
 
 // New returns a text logger for component "kubox". verbosity is klog's -v
@@ -105,7 +106,19 @@ func (l *Logger) line(level, component, msg string) {
 	}
 	l.out.mu.Lock()
 	defer l.out.mu.Unlock()
-	_, _ = l.out.w.Write(b.Bytes())
+	if !l.out.closed {
+		_, _ = l.out.w.Write(b.Bytes())
+	}
+}
+
+// Close drops every later line of every component sharing l's writer. A
+// command that fails prints its one-line reason last, after closing its
+// log: goroutines of upstream components may still log while the process
+// exits, and their lines must not follow the reason.
+func (l *Logger) Close() {
+	l.out.mu.Lock()
+	defer l.out.mu.Unlock()
+	l.out.closed = true
 }
 
 // jsonLine writes one JSON object and a newline; a message of several

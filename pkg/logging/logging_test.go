@@ -82,3 +82,16 @@ func TestJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestClose: after Close, no component's line reaches the writer.
+func TestClose(t *testing.T) {
+	var b bytes.Buffer
+	l := New(&b, 0, false)
+	l.Infof("before")
+	l.Close()
+	l.For("kine").Infof("after")
+	io.WriteString(l.Writer("klog"), "after too\n")
+	if got := b.String(); !strings.Contains(got, "before") || strings.Contains(got, "after") {
+		t.Errorf("log after Close:\n%s", got)
+	}
+}
