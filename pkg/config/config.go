@@ -158,8 +158,9 @@ type Server struct {
 	// is filled in below and in the node's Agent.
 	Profile string
 	// AnonymousAuth: the API server answers requests without credentials
-	// as system:anonymous (RBAC lets it reach health and version only).
-	// Off with --profile cis.
+	// to its health and version paths (/livez, /readyz, /healthz,
+	// /version); any other path answers 401 to them. Off with --profile
+	// cis: every path then answers 401.
 	AnonymousAuth bool
 	// AdmissionConfigFile is the API server's admission configuration
 	// (--admission-control-config-file), "" for none: the user's

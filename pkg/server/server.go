@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -136,6 +137,36 @@ func auditPolicyFile(cfg *config.Server) (string, error) {
 	return path, writeFile(path, []byte(defaultAuditPolicy))
 }
 
+// anonymousHealthOnly lets requests without credentials reach the health
+// and version paths only: load balancers and probes need those, while
+// /metrics and the API answer 401, not a 403 that confirms a path exists.
+const anonymousHealthOnly = `apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /livez
+  - path: /readyz
+  - path: /healthz
+  - path: /version
+`
+
+// authenticationConfigFile writes the API server's authentication
+// configuration when anonymous requests are allowed; "" when they are not,
+// or when the user's --kube-apiserver-arg decides authentication itself.
+func authenticationConfigFile(cfg *config.Server) (string, error) {
+	if !cfg.AnonymousAuth {
+		return "", nil
+	}
+	for _, a := range cfg.ExtraArgs.APIServer {
+		if name, _, _ := strings.Cut(a, "="); name == "anonymous-auth" || name == "authentication-config" {
+			return "", nil
+		}
+	}
+	path := filepath.Join(cfg.Paths.ConfDir, "authentication.yaml")
+	return path, writeFile(path, []byte(anonymousHealthOnly))
+}
+
 // lockDataDir takes the data dir's server lock, held while the server
 // runs: a second server on the same data dir, or a restore under a
 // running one, is refused.
@@ -258,6 +289,10 @@ func (s *Server) prepare(log *logging.Logger) error {
 	if err != nil {
 		return err
 	}
+	authConfig, err := authenticationConfigFile(cfg)
+	if err != nil {
+		return err
+	}
 	// The profile's admission configuration (--profile cis); a user's
 	// file is used where it is.
 	if cfg.AdmissionConfig != nil {
@@ -277,6 +312,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 			SchedulerConfigFile:  filepath.Join(p.ConfDir, "scheduler.yaml"),
 			EncryptionConfig:     encryption,
 			AuditPolicyFile:      auditPolicy,
+			AuthenticationConfig: authConfig,
 		}
 	}
 	s.certs = certs

@@ -38,6 +38,10 @@ type Inputs struct {
 	// EncryptionConfig, if set, is the API server's encryption
 	// configuration for Secrets, reloaded when it changes.
 	EncryptionConfig string
+	// AuthenticationConfig, if set, is the API server's authentication
+	// configuration file; it then decides anonymous access in place of
+	// --anonymous-auth (the two may not both be given).
+	AuthenticationConfig string
 }
 
 // APIServer returns kube-apiserver's flags.
@@ -48,7 +52,7 @@ func APIServer(in Inputs) []string {
 	m := map[string]string{
 		"advertise-address":               s.AdvertiseAddress.String(),
 		"allow-privileged":                "true",
-		"anonymous-auth":                  fmt.Sprint(s.AnonymousAuth), // RBAC lets anonymous reach health and version only
+		"anonymous-auth":                  fmt.Sprint(s.AnonymousAuth),
 		"api-audiences":                   issuer,
 		"authorization-mode":              "Node,RBAC",
 		"bind-address":                    s.BindAddress.String(),
@@ -79,6 +83,10 @@ func APIServer(in Inputs) []string {
 		"storage-backend":                    "etcd3",
 		"tls-cert-file":                      c.ServingCert,
 		"tls-private-key-file":               c.ServingKey,
+	}
+	if in.AuthenticationConfig != "" {
+		delete(m, "anonymous-auth")
+		m["authentication-config"] = in.AuthenticationConfig
 	}
 	setIf(m, "admission-control-config-file", s.AdmissionConfigFile)
 	setIf(m, "etcd-cafile", in.EtcdCAFile)

@@ -35,6 +35,7 @@ func inputs(t *testing.T, mutate func(*config.ServerOptions)) Inputs {
 		ControllerKubeconfig: "/var/lib/kubox/server/cred/controller.kubeconfig",
 		SchedulerKubeconfig:  "/var/lib/kubox/server/cred/scheduler.kubeconfig",
 		SchedulerConfigFile:  "/var/lib/kubox/server/conf/scheduler.yaml",
+		AuthenticationConfig: "/var/lib/kubox/server/conf/authentication.yaml",
 	}
 }
 
@@ -118,6 +119,7 @@ func TestConfigReachesFlags(t *testing.T) {
 func TestGoldenCIS(t *testing.T) {
 	in := inputs(t, func(o *config.ServerOptions) { o.Profile = config.ProfileCIS })
 	in.AuditPolicyFile = "/var/lib/kubox/server/conf/audit-policy.yaml"
+	in.AuthenticationConfig = "" // the server writes none: no anonymous access at all
 	golden(t, "kube-apiserver-cis.flags", strings.Join(APIServer(in), "\n")+"\n")
 	api := APIServer(in)
 	for _, want := range []string{"--anonymous-auth=false", "--admission-control-config-file=/var/lib/kubox/server/conf/pod-security-admission.yaml",
