@@ -66,7 +66,7 @@ func serverCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "cluster-init", Destination: &o.ClusterInit,
 				Usage: "keep the datastore in an etcd member run inside the server (data in <data-dir>/server/db/etcd; ports 2379 and 2380, mutual TLS); restarts keep using it"},
 			&ucli.DurationFlag{Name: "datastore-compact-interval", Value: config.DefaultCompactInterval, Destination: &o.DatastoreCompactInterval,
-				Usage: "how often old revisions are removed from an SQLite, Postgres or MySQL datastore"},
+				Usage: "how often the datastore's history is compacted to the revision of one interval before (any datastore); older continue tokens and watches get 410 Gone"},
 			&ucli.DurationFlag{Name: "cert-validity", Value: config.DefaultCertValidity, Destination: &o.CertValidity,
 				Usage: "how long the control plane's certificates are valid; the server renews them while it runs when two thirds have passed"},
 			&ucli.DurationFlag{Name: "node-cert-validity", Value: config.DefaultNodeCertValidity, Destination: &o.NodeCertValidity,

@@ -61,8 +61,8 @@ type ServerOptions struct {
 	DatastoreCAFile     string
 	DatastoreCertFile   string
 	DatastoreKeyFile    string
-	// DatastoreCompactInterval is how often kine compacts old revisions
-	// (SQLite, Postgres, MySQL); 0 means the default of 5 minutes.
+	// DatastoreCompactInterval is how often the datastore's history is
+	// compacted; 0 means the default of 5 minutes.
 	DatastoreCompactInterval time.Duration
 	// NodeCertValidity is how long joining nodes' certificates are valid;
 	// 0 means DefaultNodeCertValidity.
@@ -205,15 +205,17 @@ type Datastore struct {
 	CAFile   string
 	CertFile string
 	KeyFile  string
-	// CompactInterval is kine's compaction period (DefaultCompactInterval
-	// when zero); etcd is compacted by the apiserver instead.
+	// CompactInterval is how often the API server compacts the history
+	// to the revision it saw one interval before, on etcd and kine alike
+	// (kine compacts only when asked), as upstream does on etcd: a
+	// client's continue token or watch older than that gets 410 Gone.
 	CompactInterval time.Duration
 	// Etcd is the member the server runs itself (--cluster-init), nil
 	// otherwise; Endpoint and the TLS files then name it.
 	Etcd *EmbeddedEtcd
 }
 
-// DefaultCompactInterval is kine's compaction period unless
+// DefaultCompactInterval is the compaction period unless
 // --datastore-compact-interval says otherwise.
 const DefaultCompactInterval = 5 * time.Minute
 
@@ -379,8 +381,11 @@ func (o ServerOptions) Server() (*Server, error) {
 	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
 		return nil, fmt.Errorf("invalid --https-listen-port %d: must be between 1 and 65535", s.HTTPSPort)
 	}
-	if o.DatastoreCompactInterval < 0 {
+	switch {
+	case o.DatastoreCompactInterval < 0:
 		return nil, fmt.Errorf("invalid --datastore-compact-interval %s: must be positive, e.g. 5m", o.DatastoreCompactInterval)
+	case o.DatastoreCompactInterval == 0:
+		s.Datastore.CompactInterval = DefaultCompactInterval
 	}
 	if s.FlannelBackend, err = flannelBackend(o.FlannelBackend); err != nil {
 		return nil, err

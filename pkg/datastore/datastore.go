@@ -161,12 +161,19 @@ func (d *Datastore) listen(ctx context.Context, kineEndpoint, socket string) (en
 			PollInterval:         time.Second,
 			NotifyInterval:       5 * time.Second,
 			EmulatedETCDVersion:  "3.6.11",
-			CompactInterval:      d.compactInterval(),
-			CompactTimeout:       5 * time.Second,
-			CompactMinRetain:     1000,
-			CompactBatchSize:     1000,
-			PollBatchSize:        500,
-			MetricsRegisterer:    d.Metrics,
+			// kine compacts only when the API server asks, every
+			// --datastore-compact-interval, to the revision it saw one
+			// interval before (etcd's behaviour): the API server then
+			// knows what is compacted and drops its cached pages of it, so
+			// a continue token that old expires. kine's own schedule,
+			// which keeps 1,000 revisions, never expires one in a quiet
+			// cluster, and the API server would not learn of it.
+			CompactInterval:   0,
+			CompactTimeout:    5 * time.Second,
+			CompactMinRetain:  0,
+			CompactBatchSize:  1000,
+			PollBatchSize:     500,
+			MetricsRegisterer: d.Metrics,
 		})
 		done <- result{etcd, err}
 	}()
@@ -333,12 +340,4 @@ func (d *Datastore) logf(format string, args ...any) {
 	if d.Log != nil {
 		d.Log.Infof(format, args...)
 	}
-}
-
-// compactInterval is the configured kine compaction period, or the default.
-func (d *Datastore) compactInterval() time.Duration {
-	if d.cfg.CompactInterval > 0 {
-		return d.cfg.CompactInterval
-	}
-	return config.DefaultCompactInterval
 }

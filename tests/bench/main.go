@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.objects, "objects", 5000, "ConfigMaps per API run")
 	flag.IntVar(&o.pods, "pods", 30, "pods created at once")
 	flag.IntVar(&o.updates, "updates", 20000, "updates of one ConfigMap for the datastore growth")
-	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "kine compaction interval during the datastore growth phase")
+	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "datastore compaction interval during the datastore growth phase")
 	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline,kubox-ha", "targets to run")
 	flag.BoolVar(&o.profile, "profile", true, "also capture kubox's start-up CPU and idle heap profiles")
 	flag.StringVar(&o.readme, "readme", "", "also put the results table into this README, between its "+readmeStart+" markers")

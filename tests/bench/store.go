@@ -40,7 +40,7 @@ func fileMB(path string) float64 {
 
 // measureStore updates one ConfigMap n times in a row while a probe reads
 // another every 10 ms, and goes on probing for two compaction intervals
-// after the updates, so that kine's compaction of those revisions happens
+// after the updates, so that the compaction of those revisions happens
 // under observation. The longest probe is the longest stall a client saw.
 func measureStore(ctx context.Context, cs *kubernetes.Clientset, db, wal string, n int, compact time.Duration) (*storeResult, error) {
 	ns := "bench-store"

@@ -58,6 +58,7 @@ func APIServer(in Inputs) []string {
 		"bind-address":                    s.BindAddress.String(),
 		"client-ca-file":                  c.ClientCA,
 		"enable-admission-plugins":        "NodeRestriction",
+		"etcd-compaction-interval":        s.Datastore.CompactInterval.String(),
 		"etcd-servers":                    strings.Join(in.EtcdServers, ","),
 		"kubelet-certificate-authority":   c.KubeletCA, // kubelets prove who they are, too
 		"kubelet-client-certificate":      c.APIServerKubeletCert,
