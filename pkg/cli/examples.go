@@ -30,6 +30,7 @@ func commandExamples() map[string][]example {
 		"check-config": {
 			{"what this host lacks, with the fixes", "kubox check-config"},
 			{"as JSON, failing if wireguard is missing too", "kubox check-config -o json --require wireguard"},
+			{"before joining a server: its clock too, and etcd's ports free", "kubox check-config --server https://10.0.0.1:6443 --require port-2379 --require port-2380"},
 		},
 		"killall": {{"take down the node whose state is in /srv/kubox", "kubox killall --data-dir /srv/kubox"}},
 		"completion": {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/join"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
 
@@ -26,10 +28,15 @@ func checkConfigCommand() *ucli.Command {
 				Usage: "an optional check whose ID this node depends on, e.g. wireguard or nftables: missing, it fails too (repeatable)"},
 			&ucli.BoolFlag{Name: "disable-network-policy", Destination: &o.DisableNetworkPolicy,
 				Usage: "the node will run with --disable-network-policy: what network policy needs (ipset, xt_set) becomes optional"},
+			&ucli.StringFlag{Name: "server", Destination: &o.Server,
+				Usage: "the server this machine will join, https://<host>:<port>: its clock must agree with this machine's"},
 		},
 		Action: func(c *ucli.Context) error {
 			o.Require = require.Value()
-			reqs := syssetup.Check()
+			reqs := append(syssetup.Check(), syssetup.Ports()...)
+			if o.Server != "" {
+				reqs = append(reqs, clockRequirement(c.Context, o.Server))
+			}
 			if err := o.Validate(syssetup.IDs(reqs)); err != nil {
 				return err
 			}
@@ -54,6 +61,24 @@ func checkConfigCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// clockRequirement compares this machine's clock with the server's: a
+// joining server (etcd, certificates) or node needs them to agree.
+func clockRequirement(ctx context.Context, server string) syssetup.Requirement {
+	r := syssetup.Requirement{ID: "clock", Name: "clock agrees with the server's", Fatal: true}
+	skew, base, err := join.ClockSkew(ctx, server, 10*time.Second)
+	switch {
+	case err != nil:
+		r.Info = oneLine(err)
+		r.Fix = "check --server and that the server runs"
+	case skew.Abs() > join.MaxClockSkew:
+		r.Info = join.DescribeSkew(skew, base) + "; at most " + join.MaxClockSkew.String() + " apart"
+		r.Fix = "sync the clocks (NTP, chrony or systemd-timesyncd)"
+	default:
+		r.OK, r.Info = true, join.DescribeSkew(skew, base)
+	}
+	return r
 }
 
 // checkReport is check-config's JSON: ok is false when a fatal requirement

@@ -13,6 +13,9 @@ type CheckConfigOptions struct {
 	// DisableNetworkPolicy: the node will run with
 	// --disable-network-policy, so what network policy needs is optional.
 	DisableNetworkPolicy bool
+	// Server, if set, is the server this machine will join: its clock is
+	// compared with this machine's.
+	Server string
 }
 
 // Validate checks the output format, and that each --require names one of

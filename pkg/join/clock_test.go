@@ -1,7 +1,9 @@
 package join
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,5 +33,31 @@ func TestCheckClock(t *testing.T) {
 	}
 	if err := checkClock("", server, "x"); err != nil {
 		t.Errorf("no Date header: %v", err)
+	}
+}
+
+// TestClockSkew: the skew is read from the server's Date header, from the
+// CA bundle's path that needs no trust yet.
+func TestClockSkew(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != cacertsPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Date", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+	}))
+	defer srv.Close()
+	skew, base, err := ClockSkew(context.Background(), srv.URL, 5*time.Second)
+	if err != nil || base != srv.URL {
+		t.Fatalf("ClockSkew: %v (base %q)", err, base)
+	}
+	if skew < time.Hour-2*time.Second || skew > time.Hour+2*time.Second {
+		t.Errorf("skew %s, want about 1h", skew)
+	}
+	if got := DescribeSkew(skew, base); !strings.Contains(got, "ahead of "+srv.URL) {
+		t.Errorf("DescribeSkew: %q", got)
+	}
+	if _, _, err := ClockSkew(context.Background(), "http://x", time.Second); err == nil || !strings.Contains(err.Error(), "invalid --server") {
+		t.Errorf("a URL that is not https: %v", err)
 	}
 }

@@ -165,9 +165,38 @@ func checkClock(date string, now time.Time, server string) error {
 	if skew.Abs() <= MaxClockSkew {
 		return nil
 	}
+	return fmt.Errorf("this machine's clock is %s: servers of a cluster need clocks within %s of each other; sync them (NTP, chrony or systemd-timesyncd) and start again", DescribeSkew(skew, server), MaxClockSkew)
+}
+
+// DescribeSkew says how this machine's clock stands to server's, skew
+// being how far it is ahead.
+func DescribeSkew(skew time.Duration, server string) string {
 	way := "ahead of"
 	if skew < 0 {
 		way = "behind"
 	}
-	return fmt.Errorf("this machine's clock is %s %s %s's: servers of a cluster need clocks within %s of each other; sync them (NTP, chrony or systemd-timesyncd) and start again", skew.Abs(), way, server, MaxClockSkew)
+	return fmt.Sprintf("%s %s %s's", skew.Abs(), way, server)
+}
+
+// ClockSkew is how far this machine's clock is ahead of the server's
+// (negative: behind), read from the Date header of the server's CA
+// bundle, which anyone may fetch; to the second, as the header is.
+func ClockSkew(ctx context.Context, serverURL string, timeout time.Duration) (time.Duration, string, error) {
+	base, err := parseServerURL(serverURL)
+	if err != nil {
+		return 0, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+cacertsPath, nil)
+	if err != nil {
+		return 0, base, err
+	}
+	resp, _, err := roundTrip(req, base, nil, timeout)
+	if err != nil {
+		return 0, base, err
+	}
+	theirs, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return 0, base, fmt.Errorf("%s answered without a Date header: check that --server is a kubox server", base)
+	}
+	return time.Since(theirs).Round(time.Second), base, nil
 }

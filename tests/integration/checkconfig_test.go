@@ -4,9 +4,13 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckConfig: `kubox check-config` lists every requirement with its
@@ -135,4 +139,35 @@ func kernelConfig(t *testing.T) map[string]string {
 		}
 	}
 	return cfg
+}
+
+// TestCheckConfigPortsAndClock: a default port that another program
+// holds is an optional line naming the command that shows the holder, and
+// fatal once --require names it; with --server, a server whose clock is an
+// hour off fails the check in a line that says by how much.
+func TestCheckConfigPortsAndClock(t *testing.T) {
+	bin := kuboxBin(t)
+	l, err := net.Listen("tcp", "127.0.0.1:6444")
+	if err != nil {
+		t.Skipf("cannot hold port 6444 for the test: %v", err)
+	}
+	defer l.Close()
+	out, err := run(bin, []string{"check-config", "--disable-network-policy"}, nil)
+	if err != nil || !strings.Contains(out, "MISS port-6444") || !strings.Contains(out, "ss -ltnp 'sport = :6444'") {
+		t.Errorf("check-config with port 6444 held: %v\n%s", err, out)
+	}
+	if out, err := run(bin, []string{"check-config", "--disable-network-policy", "--require", "port-6444"}, nil); err == nil || !strings.Contains(out, "FAIL port-6444") {
+		t.Errorf("check-config --require port-6444 with the port held: %v\n%s", err, out)
+	}
+
+	// The server's answer carries an hour-old Date: its clock is behind.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+		w.Write([]byte("not a CA"))
+	}))
+	defer srv.Close()
+	out, err = run(bin, []string{"check-config", "--disable-network-policy", "--server", srv.URL}, nil)
+	if err == nil || !strings.Contains(out, "FAIL clock") || !strings.Contains(out, "ahead of "+srv.URL) {
+		t.Errorf("check-config --server with a clock an hour apart: %v\n%s", err, out)
+	}
 }
