@@ -40,6 +40,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
 	"github.com/kubox-io/kubox/pkg/netpol"
+	"github.com/kubox-io/kubox/pkg/nodeaddress"
 	"github.com/kubox-io/kubox/pkg/registries"
 	"github.com/kubox-io/kubox/pkg/syssetup"
 )
@@ -65,6 +66,9 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	}
 	cluster = []component.Component{
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
+		// The node's addresses in annotations, from which the server's
+		// cloud node controller sets them and lifts the node's taint.
+		restart(&component.Func{ComponentName: "node-addresses", Run: n.announceAddresses}),
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
@@ -343,6 +347,17 @@ func (n *node) kubelet() (component.Component, error) {
 
 func (n *node) kubeProxy() (component.Component, error) {
 	return embedded.NewKubeProxy(args.KubeProxyFlags(n.inputs()))
+}
+
+// announceAddresses states the node's addresses on its Node.
+func (n *node) announceAddresses(ctx context.Context) error {
+	return nodeaddress.Announce(ctx, nodeaddress.Node{
+		Name:        n.a.NodeName,
+		Kubeconfig:  n.creds.Kubeconfig,
+		InternalIPs: []net.IP{n.a.NodeIP},
+		ExternalIPs: n.a.NodeExternalIPs,
+		Log:         n.log.For("node-addresses"),
+	})
 }
 
 // podNetwork waits for the node's podCIDR and writes the CNI configuration

@@ -9,10 +9,12 @@ import (
 // nodeFlags are the node settings `kubox server` and `kubox agent` share.
 // The slice flags land in the returned holder; take them with values.
 func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
-	ns := &nodeSlices{ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()}
+	ns := &nodeSlices{ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()}
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
 		&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP (default: the primary address)"},
+		&ucli.StringSliceFlag{Name: "node-external-ip", Destination: ns.externalIPs,
+			Usage: "the node's external address, shown as its ExternalIP and used by servicelb (repeatable or comma-separated)"},
 		&ucli.StringSliceFlag{Name: "node-label", Destination: ns.labels, Usage: "node label key=value (repeatable)"},
 		&ucli.StringSliceFlag{Name: "node-taint", Destination: ns.taints, Usage: "node taint key=value:Effect (repeatable)"},
 		&ucli.StringSliceFlag{Name: "kubelet-arg", Destination: ns.kubelet, Usage: "extra kubelet flag as name=value (repeatable)"},
@@ -29,10 +31,11 @@ func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
 	}, ns
 }
 
-type nodeSlices struct{ labels, taints, kubelet, proxy *ucli.StringSlice }
+type nodeSlices struct{ labels, taints, kubelet, proxy, externalIPs *ucli.StringSlice }
 
 // into copies the repeatable flags' values into ao.
 func (ns *nodeSlices) into(ao *config.AgentOptions) {
 	ao.NodeLabels, ao.NodeTaints = ns.labels.Value(), ns.taints.Value()
 	ao.KubeletArgs, ao.KubeProxyArgs = ns.kubelet.Value(), ns.proxy.Value()
+	ao.NodeExternalIPs = ns.externalIPs.Value()
 }

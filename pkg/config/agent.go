@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kubox-io/kubox/pkg/hostnet"
@@ -15,16 +16,19 @@ import (
 // AgentOptions are the raw node settings, shared by `kubox server` (which
 // runs a node unless --disable-agent) and `kubox agent`.
 type AgentOptions struct {
-	DisableAgent   bool
-	NodeName       string
-	NodeIP         string
-	NodeLabels     []string
-	NodeTaints     []string
-	KubeletArgs    []string
-	KubeProxyArgs  []string
-	FlannelBackend string
-	FlannelIface   string
-	ResolvConf     string
+	DisableAgent bool
+	NodeName     string
+	NodeIP       string
+	// NodeExternalIPs are --node-external-ip's values, each one address
+	// or a comma-separated list.
+	NodeExternalIPs []string
+	NodeLabels      []string
+	NodeTaints      []string
+	KubeletArgs     []string
+	KubeProxyArgs   []string
+	FlannelBackend  string
+	FlannelIface    string
+	ResolvConf      string
 	// DisableNetworkPolicy: the node enforces no NetworkPolicies.
 	DisableNetworkPolicy bool
 	// DefaultLocalStoragePath is where local-path volumes go; empty for
@@ -51,16 +55,19 @@ const DefaultPrivateRegistry = DefaultConfigDir + "/registries.yaml"
 
 // Agent is the validated node configuration.
 type Agent struct {
-	NodeName       string
-	NodeIP         net.IP
-	NodeLabels     []string
-	NodeTaints     []string
-	KubeletArgs    []string
-	KubeProxyArgs  []string
-	FlannelBackend string
-	FlannelIface   string
-	ResolvConf     string
-	StorageDir     string // local-path volumes
+	NodeName string
+	NodeIP   net.IP
+	// NodeExternalIPs are the node's ExternalIP addresses, set on the
+	// Node by the server's cloud node controller.
+	NodeExternalIPs []net.IP
+	NodeLabels      []string
+	NodeTaints      []string
+	KubeletArgs     []string
+	KubeProxyArgs   []string
+	FlannelBackend  string
+	FlannelIface    string
+	ResolvConf      string
+	StorageDir      string // local-path volumes
 	// NetworkPolicy: the node enforces NetworkPolicies for its pods
 	// (unless --disable-network-policy).
 	NetworkPolicy bool
@@ -132,6 +139,9 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		if a.NodeIP, err = parseIP("--node-ip", o.NodeIP, ""); err != nil {
 			return nil, err
 		}
+	}
+	if a.NodeExternalIPs, err = externalIPs(o.NodeExternalIPs); err != nil {
+		return nil, err
 	}
 	backend, err := flannelBackend(a.FlannelBackend)
 	if err != nil {
@@ -222,4 +232,25 @@ func NodeCredentialsIn(dir string) NodeCredentials {
 		ServingCert:  f("serving-kubelet.crt"),
 		ServingKey:   f("serving-kubelet.key"),
 	}
+}
+
+// externalIPs checks --node-external-ip's values: IPv4 or IPv6 addresses,
+// given one per flag or comma-separated.
+func externalIPs(values []string) ([]net.IP, error) {
+	var ips []net.IP
+	for _, v := range values {
+		for _, f := range strings.Split(v, ",") {
+			ip := net.ParseIP(strings.TrimSpace(f))
+			if ip == nil || ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() {
+				return nil, fmt.Errorf("invalid --node-external-ip %q: give an IPv4 or IPv6 address other nodes and clients reach this node at, e.g. 203.0.113.10", strings.TrimSpace(f))
+			}
+			if ip4 := ip.To4(); ip4 != nil {
+				ip = ip4
+			}
+			if !slices.ContainsFunc(ips, ip.Equal) {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	return ips, nil
 }

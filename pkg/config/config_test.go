@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,28 @@ func TestDatastoreKind(t *testing.T) {
 	} {
 		if got := (Datastore{Endpoint: ep}).Kind(); got != kind {
 			t.Errorf("Kind(%q) = %s, want %s", ep, got, kind)
+		}
+	}
+}
+
+// TestNodeExternalIPs: repeated or comma-separated, IPv4 or IPv6, each
+// checked; a bad one is named in one line.
+func TestNodeExternalIPs(t *testing.T) {
+	s, err := defaults().Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := AgentOptions{NodeName: "n1", NodeExternalIPs: []string{"203.0.113.10, 2001:db8::1", "198.51.100.7", "203.0.113.10"}}.Agent(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(a.NodeExternalIPs); got != "[203.0.113.10 2001:db8::1 198.51.100.7]" {
+		t.Errorf("external IPs %s", got)
+	}
+	for _, bad := range []string{"example.com", "203.0.113.10,", "0.0.0.0", "127.0.0.1", "10.0.0.0/8"} {
+		_, err := AgentOptions{NodeName: "n1", NodeExternalIPs: []string{bad}}.Agent(s)
+		if err == nil || !strings.Contains(err.Error(), "invalid --node-external-ip") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--node-external-ip %q: %v; want one line naming the flag", bad, err)
 		}
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/k8s/embedded"
 	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
+	"github.com/kubox-io/kubox/pkg/nodeaddress"
 	"github.com/kubox-io/kubox/pkg/pki"
 	"github.com/kubox-io/kubox/pkg/secretsenc"
 	"github.com/kubox-io/kubox/pkg/snapshot"
@@ -348,7 +349,14 @@ func (s *Server) prepare(log *logging.Logger) error {
 	manifests := &deploy.Controller{Dir: p.ManifestsDir, Kubeconfig: p.AdminKubeconfig, Log: log.For("deploy")}
 	// The deploy controller is kubox's own: restarted when it fails. The
 	// embedded upstream components start once per process.
-	s.comps = []component.Component{ds, apiserver, rbac}
+	// Before any kubelet registers: it sets every node's addresses, and
+	// nodes stay tainted until it has.
+	cloudNode := &component.Lazy{ComponentName: "cloud-node", Build: func() (component.Component, error) {
+		le := embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: p.AdminKubeconfig}
+		return &component.Restart{Log: log, Inner: &component.Func{ComponentName: "cloud-node",
+			Run: le.Wrap("kubox-cloud-node", func(ctx context.Context) error { return nodeaddress.Run(ctx, p.AdminKubeconfig) })}}, nil
+	}}
+	s.comps = []component.Component{ds, apiserver, rbac, cloudNode}
 	if cfg.Scheduler {
 		s.comps = append(s.comps, scheduler)
 	}

@@ -86,6 +86,10 @@ func KubeletFlags(in NodeInputs) []string {
 		"node-ip":           a.NodeIP.String(),
 		"root-dir":          in.Paths.KubeletDir,
 		"cert-dir":          in.Paths.AgentTLSDir,
+		// The server's cloud node controller (pkg/nodeaddress) owns the
+		// node's addresses, so that it can add ExternalIPs; the kubelet
+		// registers the node tainted until they are set.
+		"cloud-provider": "external",
 	}
 	if len(a.NodeLabels) > 0 {
 		m["node-labels"] = strings.Join(a.NodeLabels, ",")
