@@ -371,16 +371,16 @@ func (n *node) podNetwork(ctx context.Context) error {
 	if n.a.FlannelBackend == "none" {
 		// The user brings a network; kubox only writes a local bridge
 		// configuration so that the node works on its own.
-		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidr, n.a.ClusterCIDR, 0); err != nil {
+		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidr, n.a.ClusterCIDRs.Primary(), 0); err != nil {
 			return err
 		}
 	} else {
 		fn, err := flannel.Start(ctx, flannel.Config{
 			NodeName:    n.a.NodeName,
-			NodeIP:      n.a.NodeIP,
+			NodeIP:      n.a.NodeIP(),
 			Iface:       n.a.FlannelIface,
 			Backend:     n.a.FlannelBackend,
-			ClusterCIDR: n.a.ClusterCIDR,
+			ClusterCIDR: n.a.ClusterCIDRs.Primary(),
 			Kubeconfig:  n.creds.Kubeconfig,
 			ConfDir:     n.p.AgentConfDir,
 			SubnetFile:  n.p.FlannelSubnetFile,
@@ -404,7 +404,7 @@ func (n *node) networkPolicy(ctx context.Context) error {
 	return netpol.Run(ctx, netpol.Config{
 		NodeName:      n.a.NodeName,
 		Kubeconfig:    n.creds.Kubeconfig,
-		ServiceCIDR:   n.a.ServiceCIDR,
+		ServiceCIDR:   n.a.ServiceCIDRs.Primary(),
 		NodePortRange: n.a.NodePorts,
 		Log:           n.log.For("network-policy"),
 	})
