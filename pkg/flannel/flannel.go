@@ -88,7 +88,10 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("flannel iptables: %w", err)
 	}
 	lease := bn.Lease()
-	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, ip.IP6Net{}, ip.IP6Net{}, lease, 60, false); err != nil {
+	// flannel compares the IPv6 network and subnet with those of a
+	// previous run to recycle its rules, and cannot compare with none:
+	// the current ones stand in, so the IPv6 rules are only added.
+	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, lease.IPv6Subnet, netCfg.IPv6Network, lease, 60, false); err != nil {
 		return nil, fmt.Errorf("flannel masquerade rules: %w", err)
 	}
 	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, netCfg.IPv6Network, 60)
