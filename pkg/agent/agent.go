@@ -145,7 +145,7 @@ func (n *node) setup(ctx context.Context) error {
 	} else if err := n.networkPolicyOff(); err != nil {
 		return err
 	}
-	if err := syssetup.Apply(); err != nil {
+	if err := syssetup.Apply(n.a.ClusterCIDRs.Family(true) != nil); err != nil {
 		return err
 	}
 	if !syssetup.HasCapSysResource() {
@@ -354,7 +354,7 @@ func (n *node) announceAddresses(ctx context.Context) error {
 	return nodeaddress.Announce(ctx, nodeaddress.Node{
 		Name:        n.a.NodeName,
 		Kubeconfig:  n.creds.Kubeconfig,
-		InternalIPs: []net.IP{n.a.NodeIP},
+		InternalIPs: n.a.NodeIPs,
 		ExternalIPs: n.a.NodeExternalIPs,
 		Log:         n.log.For("node-addresses"),
 	})
@@ -367,13 +367,17 @@ func (n *node) podNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var cidr *net.IPNet
-	for cidr == nil {
+	var cidrs []*net.IPNet
+	for cidrs == nil {
 		node, err := client.CoreV1().Nodes().Get(ctx, n.a.NodeName, metav1.GetOptions{})
-		if err == nil && node.Spec.PodCIDR != "" {
-			_, cidr, err = net.ParseCIDR(node.Spec.PodCIDR)
-			if err != nil {
-				return fmt.Errorf("node %s has an invalid podCIDR %q", n.a.NodeName, node.Spec.PodCIDR)
+		// A dual-stack node waits for its range of each family.
+		if err == nil && len(node.Spec.PodCIDRs) >= len(n.a.ClusterCIDRs) {
+			for _, c := range node.Spec.PodCIDRs {
+				_, cidr, err := net.ParseCIDR(c)
+				if err != nil {
+					return fmt.Errorf("node %s has an invalid podCIDR %q", n.a.NodeName, c)
+				}
+				cidrs = append(cidrs, cidr)
 			}
 			break
 		}
@@ -386,29 +390,29 @@ func (n *node) podNetwork(ctx context.Context) error {
 	if n.a.FlannelBackend == "none" {
 		// The user brings a network; kubox only writes a local bridge
 		// configuration so that the node works on its own.
-		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidr, n.a.ClusterCIDR, 0); err != nil {
+		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidrs, 0); err != nil {
 			return err
 		}
 	} else {
 		fn, err := flannel.Start(ctx, flannel.Config{
-			NodeName:    n.a.NodeName,
-			NodeIP:      n.a.NodeIP,
-			Iface:       n.a.FlannelIface,
-			Backend:     n.a.FlannelBackend,
-			ClusterCIDR: n.a.ClusterCIDR,
-			Kubeconfig:  n.creds.Kubeconfig,
-			ConfDir:     n.p.AgentConfDir,
-			SubnetFile:  n.p.FlannelSubnetFile,
-			CNIConfDir:  n.p.CNIConfDir,
-			CNIIPAMDir:  n.p.CNIIPAMDir,
+			NodeName:     n.a.NodeName,
+			NodeIPs:      n.a.NodeIPs,
+			Iface:        n.a.FlannelIface,
+			Backend:      n.a.FlannelBackend,
+			ClusterCIDRs: n.a.ClusterCIDRs,
+			Kubeconfig:   n.creds.Kubeconfig,
+			ConfDir:      n.p.AgentConfDir,
+			SubnetFile:   n.p.FlannelSubnetFile,
+			CNIConfDir:   n.p.CNIConfDir,
+			CNIIPAMDir:   n.p.CNIIPAMDir,
 		})
 		if err != nil {
 			return err
 		}
-		cidr = fn.Subnet
-		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, fn.Subnet, fn.MTU)
+		cidrs = fn.Subnets
+		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, config.CIDRs(fn.Subnets), fn.MTU)
 	}
-	n.log.Infof("pod network %s on node %s", cidr, n.a.NodeName)
+	n.log.Infof("pod network %s on node %s", config.CIDRs(cidrs), n.a.NodeName)
 	close(n.netReady)
 	<-ctx.Done()
 	return nil
@@ -419,7 +423,7 @@ func (n *node) networkPolicy(ctx context.Context) error {
 	return netpol.Run(ctx, netpol.Config{
 		NodeName:      n.a.NodeName,
 		Kubeconfig:    n.creds.Kubeconfig,
-		ServiceCIDR:   n.a.ServiceCIDR,
+		ServiceCIDRs:  n.a.ServiceCIDRs,
 		NodePortRange: n.a.NodePorts,
 		Log:           n.log.For("network-policy"),
 	})

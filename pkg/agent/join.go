@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +103,7 @@ func joinServer(ctx context.Context, j *config.Join, apiURL string, log *logging
 	if err != nil {
 		return fail(err)
 	}
-	req = join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: []string{pre.NodeIP.String()}}
+	req = join.NodeRequest{NodeName: pre.NodeName, NodePassword: password, Addresses: ipStrings(pre.NodeIPs)}
 	saved, savedErr := savedCluster(p.AgentTLSDir)
 	if savedErr != nil && j.Token == "" {
 		return fail(errNoToken)
@@ -199,4 +200,12 @@ func nodePassword(path string) (string, error) {
 		return "", fmt.Errorf("cannot write the node password %s: %w", path, err)
 	}
 	return pw, nil
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }

@@ -12,7 +12,7 @@ func nodeFlags(ao *config.AgentOptions) ([]ucli.Flag, *nodeSlices) {
 	ns := &nodeSlices{ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice(), ucli.NewStringSlice()}
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "node-name", EnvVars: []string{"KUBOX_NODE_NAME"}, Destination: &ao.NodeName, Usage: "node name (default: hostname)"},
-		&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP (default: the primary address)"},
+		&ucli.StringFlag{Name: "node-ip", Destination: &ao.NodeIP, Usage: "node IP, or an IPv4 and an IPv6 one for dual-stack (default: the primary address, and in a dual-stack cluster an IPv6 one on its interface)"},
 		&ucli.StringSliceFlag{Name: "node-external-ip", Destination: ns.externalIPs,
 			Usage: "the node's external address, shown as its ExternalIP and used by servicelb (repeatable or comma-separated)"},
 		&ucli.StringSliceFlag{Name: "node-label", Destination: ns.labels, Usage: "node label key=value (repeatable)"},

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kubox-io/kubox/pkg/hostnet"
 	"github.com/kubox-io/kubox/pkg/registries"
 )
 
@@ -56,7 +55,9 @@ const DefaultPrivateRegistry = DefaultConfigDir + "/registries.yaml"
 // Agent is the validated node configuration.
 type Agent struct {
 	NodeName string
-	NodeIP   net.IP
+	// NodeIPs are the node's addresses: in a dual-stack cluster one per
+	// family, in the cluster's order.
+	NodeIPs []net.IP
 	// NodeExternalIPs are the node's ExternalIP addresses, set on the
 	// Node by the server's cloud node controller.
 	NodeExternalIPs []net.IP
@@ -82,14 +83,17 @@ type Agent struct {
 	Registries *registries.Config
 
 	// Cluster-wide values the node needs, from the server.
-	ClusterCIDR   *net.IPNet
-	ServiceCIDR   *net.IPNet
+	ClusterCIDRs  CIDRs
+	ServiceCIDRs  CIDRs
 	NodePorts     string // the NodePort range, "30000-32767"
 	ClusterDNS    net.IP
 	ClusterDomain string
 	Debug         bool
 	Verbosity     int
 }
+
+// NodeIP is the node's address of the cluster's primary family.
+func (a *Agent) NodeIP() net.IP { return a.NodeIPs[0] }
 
 // NodeName checks a --node-name; "" means the host name, lower-cased.
 func NodeName(name string) (string, error) {
@@ -118,8 +122,8 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 		FlannelBackend: o.FlannelBackend,
 		FlannelIface:   o.FlannelIface,
 		ResolvConf:     o.ResolvConf,
-		ClusterCIDR:    s.ClusterCIDR,
-		ServiceCIDR:    s.ServiceCIDR,
+		ClusterCIDRs:   s.ClusterCIDRs,
+		ServiceCIDRs:   s.ServiceCIDRs,
 		NodePorts:      s.ServiceNodePorts,
 		ClusterDNS:     s.ClusterDNS,
 		ClusterDomain:  s.ClusterDomain,
@@ -132,13 +136,8 @@ func (o AgentOptions) Agent(s *Server) (*Agent, error) {
 	if a.NodeName, err = NodeName(o.NodeName); err != nil {
 		return nil, err
 	}
-	if o.NodeIP == "" {
-		a.NodeIP = hostnet.PrimaryIP()
-	} else {
-		var err error
-		if a.NodeIP, err = parseIP("--node-ip", o.NodeIP, ""); err != nil {
-			return nil, err
-		}
+	if a.NodeIPs, err = nodeIPs(o.NodeIP, s.ClusterCIDRs); err != nil {
+		return nil, err
 	}
 	if a.NodeExternalIPs, err = externalIPs(o.NodeExternalIPs); err != nil {
 		return nil, err

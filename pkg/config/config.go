@@ -120,8 +120,11 @@ type Server struct {
 	BindAddress      net.IP
 	AdvertiseAddress net.IP
 	HTTPSPort        int
-	ClusterCIDR      *net.IPNet
-	ServiceCIDR      *net.IPNet
+	// ClusterCIDRs and ServiceCIDRs have one range per IP family, the
+	// primary first (two for a dual-stack cluster).
+	ClusterCIDRs CIDRs
+	ServiceCIDRs CIDRs
+	// ClusterDNS is in the primary service range.
 	ClusterDNS       net.IP
 	ClusterDomain    string
 	ServiceNodePorts string
@@ -326,11 +329,12 @@ func (d Datastore) SQLiteFile(p paths.Paths) string {
 	return p.SQLiteFile
 }
 
-// APIServiceIP is the first address of the service CIDR, the ClusterIP of
-// the `kubernetes` Service.
+// APIServiceIP is the first address of the primary service CIDR, the
+// ClusterIP of the `kubernetes` Service.
 func (s *Server) APIServiceIP() net.IP {
-	ip := make(net.IP, len(s.ServiceCIDR.IP))
-	copy(ip, s.ServiceCIDR.IP)
+	n := s.ServiceCIDRs.Primary()
+	ip := make(net.IP, len(n.IP))
+	copy(ip, n.IP)
 	ip[len(ip)-1]++
 	return ip
 }
@@ -410,23 +414,14 @@ func (o ServerOptions) Server() (*Server, error) {
 	} else if s.AdvertiseAddress, err = parseIP("--advertise-address", o.AdvertiseAddress, ""); err != nil {
 		return nil, err
 	}
-	if s.ClusterCIDR, err = parseCIDR("--cluster-cidr", o.ClusterCIDR, DefaultClusterCIDR); err != nil {
+	if s.ClusterCIDRs, s.ServiceCIDRs, err = networks(o.ClusterCIDR, o.ServiceCIDR); err != nil {
 		return nil, err
-	}
-	if s.ServiceCIDR, err = parseCIDR("--service-cidr", o.ServiceCIDR, DefaultServiceCIDR); err != nil {
-		return nil, err
-	}
-	if ones, bits := s.ServiceCIDR.Mask.Size(); bits-ones > 20 {
-		return nil, fmt.Errorf("invalid --service-cidr %s: at most 20 host bits allowed (e.g. a /12 to /24 for IPv4)", s.ServiceCIDR)
-	}
-	if s.ClusterCIDR.Contains(s.ServiceCIDR.IP) || s.ServiceCIDR.Contains(s.ClusterCIDR.IP) {
-		return nil, fmt.Errorf("--cluster-cidr %s and --service-cidr %s overlap: choose ranges that do not", s.ClusterCIDR, s.ServiceCIDR)
 	}
 	if s.ClusterDNS, err = parseIP("--cluster-dns", o.ClusterDNS, DefaultClusterDNS); err != nil {
 		return nil, err
 	}
-	if !s.ServiceCIDR.Contains(s.ClusterDNS) {
-		return nil, fmt.Errorf("invalid --cluster-dns %s: must lie inside --service-cidr %s", s.ClusterDNS, s.ServiceCIDR)
+	if !s.ServiceCIDRs.Primary().Contains(s.ClusterDNS) {
+		return nil, fmt.Errorf("invalid --cluster-dns %s: must lie inside --service-cidr %s", s.ClusterDNS, s.ServiceCIDRs.Primary())
 	}
 	if s.ClusterDomain == "" {
 		s.ClusterDomain = DefaultClusterDomain

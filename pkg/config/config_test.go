@@ -19,8 +19,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string][2]string{
-		"cluster cidr":  {s.ClusterCIDR.String(), "10.42.0.0/16"},
-		"service cidr":  {s.ServiceCIDR.String(), "10.43.0.0/16"},
+		"cluster cidr":  {s.ClusterCIDRs.String(), "10.42.0.0/16"},
+		"service cidr":  {s.ServiceCIDRs.String(), "10.43.0.0/16"},
 		"cluster dns":   {s.ClusterDNS.String(), "10.43.0.10"},
 		"api service":   {s.APIServiceIP().String(), "10.43.0.1"},
 		"domain":        {s.ClusterDomain, "cluster.local"},

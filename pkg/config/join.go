@@ -33,8 +33,8 @@ type Cluster struct {
 // Cluster is what the server tells joining nodes.
 func (s *Server) Cluster() Cluster {
 	c := Cluster{
-		ClusterCIDR:      s.ClusterCIDR.String(),
-		ServiceCIDR:      s.ServiceCIDR.String(),
+		ClusterCIDR:      s.ClusterCIDRs.String(),
+		ServiceCIDR:      s.ServiceCIDRs.String(),
 		ServiceNodePorts: s.ServiceNodePorts,
 		ClusterDNS:       s.ClusterDNS.String(),
 		ClusterDomain:    s.ClusterDomain,
@@ -135,10 +135,10 @@ func (j *Join) Agent(c Cluster) (*Agent, error) {
 		s.Disabled[name] = true
 	}
 	var err error
-	if _, s.ClusterCIDR, err = net.ParseCIDR(orDefault(c.ClusterCIDR, DefaultClusterCIDR)); err != nil {
+	if s.ClusterCIDRs, err = parseCIDRs("cluster CIDR", c.ClusterCIDR, DefaultClusterCIDR); err != nil {
 		return nil, fmt.Errorf("the server sent an invalid cluster CIDR %q", c.ClusterCIDR)
 	}
-	if _, s.ServiceCIDR, err = net.ParseCIDR(orDefault(c.ServiceCIDR, DefaultServiceCIDR)); err != nil {
+	if s.ServiceCIDRs, err = parseCIDRs("service CIDR", c.ServiceCIDR, DefaultServiceCIDR); err != nil {
 		return nil, fmt.Errorf("the server sent an invalid service CIDR %q", c.ServiceCIDR)
 	}
 	if s.ClusterDNS = net.ParseIP(orDefault(c.ClusterDNS, DefaultClusterDNS)); s.ClusterDNS == nil {

@@ -74,11 +74,11 @@ func TestJoinAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.ClusterCIDR.String() != "10.52.0.0/16" || a.ClusterDNS.String() != "10.53.0.10" || a.ClusterDomain != DefaultClusterDomain ||
+	if a.ClusterCIDRs.String() != "10.52.0.0/16" || a.ClusterDNS.String() != "10.53.0.10" || a.ClusterDomain != DefaultClusterDomain ||
 		a.FlannelBackend != "host-gw" || !a.Disabled["servicelb"] || a.NodeName != "edge-1" || a.NodePorts != "31000-31999" || !a.NetworkPolicy {
 		t.Errorf("node configuration %+v", a)
 	}
-	if a, err = j.Agent(Cluster{}); err != nil || a.ClusterCIDR.String() != DefaultClusterCIDR || a.FlannelBackend != "vxlan" || a.NodePorts != DefaultNodePortRange {
+	if a, err = j.Agent(Cluster{}); err != nil || a.ClusterCIDRs.String() != DefaultClusterCIDR || a.FlannelBackend != "vxlan" || a.NodePorts != DefaultNodePortRange {
 		t.Errorf("with no cluster values: %+v, %v", a, err)
 	}
 	if _, err := j.Agent(Cluster{ClusterCIDR: "nonsense"}); err == nil || !strings.Contains(err.Error(), `invalid cluster CIDR "nonsense"`) {

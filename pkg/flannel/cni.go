@@ -20,10 +20,16 @@ const ConflistName = "10-kubox.conflist"
 const BridgeName = "cni0"
 
 // WriteConflist writes the CNI configuration for pods of this node: a
-// bridge with host-local addresses from podCIDR, plus port mappings and
-// bandwidth limits; pod address reservations live in ipamDir. mtu is the overlay's (0 leaves the default). Writes are
-// atomic, because containerd watches the directory.
-func WriteConflist(dir, ipamDir string, podCIDR *net.IPNet, clusterCIDR *net.IPNet, mtu int) error {
+// bridge with host-local addresses from podCIDRs (one range per family of
+// a dual-stack cluster, so each pod gets an address of each, the first
+// family's first), plus port mappings and bandwidth limits; pod address
+// reservations live in ipamDir. mtu is the overlay's (0 leaves the
+// default). Writes are atomic, because containerd watches the directory.
+func WriteConflist(dir, ipamDir string, podCIDRs []*net.IPNet, mtu int) error {
+	ranges := make([][]map[string]string, len(podCIDRs))
+	for i, n := range podCIDRs {
+		ranges[i] = []map[string]string{{"subnet": n.String()}}
+	}
 	bridge := map[string]any{
 		"type":             "bridge",
 		"bridge":           BridgeName,
@@ -33,7 +39,7 @@ func WriteConflist(dir, ipamDir string, podCIDR *net.IPNet, clusterCIDR *net.IPN
 		"forceAddress":     true,
 		"ipam": map[string]any{
 			"type":    "host-local",
-			"ranges":  [][]map[string]string{{{"subnet": podCIDR.String()}}},
+			"ranges":  ranges,
 			"dataDir": ipamDir,
 		},
 	}

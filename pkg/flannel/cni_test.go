@@ -68,7 +68,7 @@ func TestWriteConflistPerBackend(t *testing.T) {
 		t.Run(tc.backend, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "etc", "cni", "net.d") // not there yet
 			ipamDir := filepath.Join(t.TempDir(), "networks")
-			if err := WriteConflist(dir, ipamDir, cidr(t, "10.42.3.0/24"), cidr(t, "10.42.0.0/16"), tc.mtu); err != nil {
+			if err := WriteConflist(dir, ipamDir, []*net.IPNet{cidr(t, "10.42.3.0/24")}, tc.mtu); err != nil {
 				t.Fatal(err)
 			}
 			c := readConflist(t, dir)
@@ -124,10 +124,10 @@ func TestWriteConflistPerBackend(t *testing.T) {
 func TestWriteConflistReplacesWhole(t *testing.T) {
 	dir := t.TempDir()
 	ipamDir := t.TempDir()
-	if err := WriteConflist(dir, ipamDir, cidr(t, "10.42.1.0/24"), nil, 1450); err != nil {
+	if err := WriteConflist(dir, ipamDir, []*net.IPNet{cidr(t, "10.42.1.0/24")}, 1450); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteConflist(dir, ipamDir, cidr(t, "10.42.7.0/24"), nil, 0); err != nil {
+	if err := WriteConflist(dir, ipamDir, []*net.IPNet{cidr(t, "10.42.7.0/24")}, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := readConflist(t, dir)
@@ -163,7 +163,7 @@ func TestWriteConflistErrors(t *testing.T) {
 		if err := os.WriteFile(file, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteConflist(file, t.TempDir(), cidr(t, "10.42.1.0/24"), nil, 0)
+		err := WriteConflist(file, t.TempDir(), []*net.IPNet{cidr(t, "10.42.1.0/24")}, 0)
 		if err == nil {
 			t.Fatal("WriteConflist into a regular file succeeded")
 		}
@@ -180,7 +180,7 @@ func TestWriteConflistErrors(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, ConflistName), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteConflist(dir, t.TempDir(), cidr(t, "10.42.1.0/24"), nil, 0)
+		err := WriteConflist(dir, t.TempDir(), []*net.IPNet{cidr(t, "10.42.1.0/24")}, 0)
 		if err == nil {
 			t.Fatal("WriteConflist over a directory succeeded")
 		}
@@ -200,5 +200,18 @@ func oneLine(t *testing.T, err error) {
 	t.Helper()
 	if msg := err.Error(); msg == "" || strings.Contains(msg, "\n") {
 		t.Errorf("error is not one line: %q", msg)
+	}
+}
+
+// A dual-stack node's bridge hands each pod an address from each of its
+// ranges, in the cluster's order: the first is the pod's primary address.
+func TestWriteConflistDualStack(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteConflist(dir, t.TempDir(), []*net.IPNet{cidr(t, "10.42.3.0/24"), cidr(t, "fd42:0:0:3::/64")}, 1430); err != nil {
+		t.Fatal(err)
+	}
+	r := readConflist(t, dir).Plugins[0].IPAM.Ranges
+	if len(r) != 2 || len(r[0]) != 1 || len(r[1]) != 1 || r[0][0].Subnet != "10.42.3.0/24" || r[1][0].Subnet != "fd42:0:0:3::/64" {
+		t.Errorf("ipam ranges = %+v, want a range set per family, IPv4 first", r)
 	}
 }

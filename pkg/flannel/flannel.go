@@ -23,33 +23,35 @@ import (
 
 // Config is what flannel needs from the node.
 type Config struct {
-	NodeName    string
-	NodeIP      net.IP
-	Iface       string // --flannel-iface; empty: the interface holding NodeIP
-	Backend     string // vxlan, host-gw or wireguard-native
-	ClusterCIDR *net.IPNet
-	Kubeconfig  string
-	ConfDir     string // net-conf.json goes here
-	SubnetFile  string // <run-dir>/flannel/subnet.env
-	CNIConfDir  string
-	CNIIPAMDir  string
+	NodeName string
+	// NodeIPs are the node's addresses, the primary one first; in a
+	// dual-stack cluster one per family.
+	NodeIPs []net.IP
+	Iface   string // --flannel-iface; empty: the interface holding NodeIPs[0]
+	Backend string // vxlan, host-gw or wireguard-native
+	// ClusterCIDRs are the pod network's ranges, one per IP family: with
+	// an IPv6 one flannel carries IPv6 too (vxlan on its own device,
+	// flannel-v6.1).
+	ClusterCIDRs []*net.IPNet
+	Kubeconfig   string
+	ConfDir      string // net-conf.json goes here
+	SubnetFile   string // <run-dir>/flannel/subnet.env
+	CNIConfDir   string
+	CNIIPAMDir   string
 }
 
 // Network is a running flannel network.
 type Network struct {
-	Subnet *net.IPNet
-	MTU    int
+	// Subnets are the node's pod ranges, one per family of the cluster.
+	Subnets []*net.IPNet
+	MTU     int
 }
 
 // Start runs flannel until ctx ends: it takes the node's podCIDR as its
 // lease, sets up the backend and masquerading, writes the subnet file and
 // the CNI configuration, and keeps routes to other nodes current.
 func Start(ctx context.Context, cfg Config) (*Network, error) {
-	netConf, err := json.Marshal(map[string]any{
-		"Network":    cfg.ClusterCIDR.String(),
-		"EnableIPv4": true,
-		"Backend":    backendConf(cfg.Backend),
-	})
+	netConf, err := json.Marshal(netConfig(cfg.ClusterCIDRs, cfg.Backend))
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +70,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flannel network configuration: %w", err)
 	}
-	ext, err := externalInterface(cfg.Iface, cfg.NodeIP)
+	ext, err := externalInterface(cfg.Iface, cfg.NodeIPs, netCfg.EnableIPv4, netCfg.EnableIPv6)
 	if err != nil {
 		return nil, err
 	}
@@ -86,22 +88,48 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("flannel iptables: %w", err)
 	}
 	lease := bn.Lease()
-	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, ip.IP6Net{}, ip.IP6Net{}, ip.IP6Net{}, lease, 60, false); err != nil {
+	// flannel compares the IPv6 network and subnet with those of a
+	// previous run to recycle its rules, and cannot compare with none:
+	// the current ones stand in, so the IPv6 rules are only added.
+	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, lease.IPv6Subnet, netCfg.IPv6Network, lease, 60, false); err != nil {
 		return nil, fmt.Errorf("flannel masquerade rules: %w", err)
 	}
-	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, ip.IP6Net{}, 60)
+	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, netCfg.IPv6Network, 60)
 	if err := os.MkdirAll(filepath.Dir(cfg.SubnetFile), 0o755); err != nil {
 		return nil, err
 	}
-	if err := subnet.WriteSubnetFile(cfg.SubnetFile, netCfg, true, lease.Subnet, ip.IP6Net{}, bn.MTU()); err != nil {
+	if err := subnet.WriteSubnetFile(cfg.SubnetFile, netCfg, true, lease.Subnet, lease.IPv6Subnet, bn.MTU()); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", cfg.SubnetFile, err)
 	}
-	podNet := lease.Subnet.ToIPNet()
-	if err := WriteConflist(cfg.CNIConfDir, cfg.CNIIPAMDir, podNet, cfg.ClusterCIDR, bn.MTU()); err != nil {
+	// The node's ranges in the cluster's order, so the primary family's
+	// is the pods' first address.
+	var podNets []*net.IPNet
+	for _, c := range cfg.ClusterCIDRs {
+		if c.IP.To4() != nil {
+			podNets = append(podNets, lease.Subnet.ToIPNet())
+		} else {
+			podNets = append(podNets, lease.IPv6Subnet.ToIPNet())
+		}
+	}
+	if err := WriteConflist(cfg.CNIConfDir, cfg.CNIIPAMDir, podNets, bn.MTU()); err != nil {
 		return nil, err
 	}
 	go bn.Run(ctx)
-	return &Network{Subnet: podNet, MTU: bn.MTU()}, nil
+	return &Network{Subnets: podNets, MTU: bn.MTU()}, nil
+}
+
+// netConfig is flannel's network configuration (net-conf.json): a range
+// per family of the cluster.
+func netConfig(clusterCIDRs []*net.IPNet, backend string) map[string]any {
+	conf := map[string]any{"EnableIPv4": false, "EnableIPv6": false, "Backend": backendConf(backend)}
+	for _, c := range clusterCIDRs {
+		if c.IP.To4() != nil {
+			conf["Network"], conf["EnableIPv4"] = c.String(), true
+		} else {
+			conf["IPv6Network"], conf["EnableIPv6"] = c.String(), true
+		}
+	}
+	return conf
 }
 
 // backendConf is flannel's configuration of kubox's backend:
@@ -116,34 +144,98 @@ func backendConf(backend string) map[string]any {
 }
 
 // externalInterface finds the interface flannel sends overlay traffic on:
-// the named one, or the one holding the node IP.
-func externalInterface(name string, nodeIP net.IP) (*backend.ExternalInterface, error) {
+// the named one, or the one holding the node's primary IP; with its
+// address of each family the pod network has (v4, v6). The node's own
+// address of a family is the one other nodes reach it at, unless an
+// interface is named.
+func externalInterface(name string, nodeIPs []net.IP, v4, v6 bool) (*backend.ExternalInterface, error) {
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return nil, err
 	}
+	var primary net.IP
+	if len(nodeIPs) > 0 {
+		primary = nodeIPs[0]
+	}
 	for i := range ifaces {
 		ifc := &ifaces[i]
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok || ipn.IP.To4() == nil {
-				continue
-			}
-			if (name != "" && ifc.Name == name) || (name == "" && ipn.IP.Equal(nodeIP)) {
-				ip4 := ipn.IP.To4()
-				ext := nodeIP
+		addrs := ipAddrs(ifc)
+		if (name != "" && ifc.Name != name) || (name == "" && !hasIP(addrs, primary)) {
+			continue
+		}
+		ext := &backend.ExternalInterface{Iface: ifc, IfaceName: ifc.Name}
+		if v4 {
+			if ext.IfaceAddr, ext.ExtAddr = familyAddr(addrs, nodeIPs, false, name != ""); ext.IfaceAddr == nil {
 				if name != "" {
-					ext = ip4
+					return nil, fmt.Errorf("--flannel-iface %s: no such interface with an IPv4 address", name)
 				}
-				return &backend.ExternalInterface{Iface: ifc, IfaceName: ifc.Name, IfaceAddr: ip4, ExtAddr: ext.To4()}, nil
+				return nil, fmt.Errorf("interface %s of the node IP %s has no IPv4 address; add one, or set --node-ip or --flannel-iface", ifc.Name, primary)
 			}
 		}
+		if v6 {
+			if ext.IfaceV6Addr, ext.ExtV6Addr = familyAddr(addrs, nodeIPs, true, name != ""); ext.IfaceV6Addr == nil {
+				return nil, fmt.Errorf("interface %s has no global or ULA IPv6 address for the dual-stack pod network: add one, or set --flannel-iface", ifc.Name)
+			}
+		}
+		return ext, nil
 	}
 	if name != "" {
 		return nil, fmt.Errorf("--flannel-iface %s: no such interface with an IPv4 address", name)
 	}
-	return nil, fmt.Errorf("no interface holds the node IP %s; set --node-ip or --flannel-iface", nodeIP)
+	return nil, fmt.Errorf("no interface holds the node IP %s; set --node-ip or --flannel-iface", primary)
+}
+
+// familyAddr picks an interface's address of one family (IPv4 in four
+// bytes, as flannel writes it into devices and annotations) and the
+// address other nodes reach it at: the node's IP of that family, unless an
+// interface was named (byName), then the interface's own.
+func familyAddr(addrs, nodeIPs []net.IP, v6, byName bool) (iface, ext net.IP) {
+	var node net.IP
+	for _, ip := range nodeIPs {
+		if (ip.To4() == nil) == v6 {
+			node = ip
+			break
+		}
+	}
+	for _, a := range addrs {
+		if (a.To4() == nil) != v6 || (v6 && !a.IsGlobalUnicast()) {
+			continue
+		}
+		if iface == nil || a.Equal(node) {
+			iface = a
+		}
+	}
+	if iface == nil {
+		return nil, nil
+	}
+	ext = iface
+	if node != nil && !byName {
+		ext = node
+	}
+	if !v6 {
+		return iface.To4(), ext.To4()
+	}
+	return iface, ext
+}
+
+func ipAddrs(ifc *net.Interface) []net.IP {
+	addrs, _ := ifc.Addrs()
+	var out []net.IP
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			out = append(out, ipn.IP)
+		}
+	}
+	return out
+}
+
+func hasIP(addrs []net.IP, ip net.IP) bool {
+	for _, a := range addrs {
+		if a.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeNameEnv guards the process's NODE_NAME: flannel's Kubernetes subnet

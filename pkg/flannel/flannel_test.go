@@ -23,15 +23,15 @@ func TestStartWritesNetConf(t *testing.T) {
 			confDir := filepath.Join(dir, "agent", "conf")
 			t.Setenv("NODE_NAME", "outer")
 			_, err := Start(context.Background(), Config{
-				NodeName:    "node-a",
-				NodeIP:      net.ParseIP("192.0.2.10"),
-				Backend:     name,
-				ClusterCIDR: cidr(t, "10.52.0.0/16"),
-				Kubeconfig:  filepath.Join(dir, "missing.kubeconfig"),
-				ConfDir:     confDir,
-				SubnetFile:  filepath.Join(dir, "run", "subnet.env"),
-				CNIConfDir:  filepath.Join(dir, "net.d"),
-				CNIIPAMDir:  filepath.Join(dir, "networks"),
+				NodeName:     "node-a",
+				NodeIPs:      []net.IP{net.ParseIP("192.0.2.10")},
+				Backend:      name,
+				ClusterCIDRs: []*net.IPNet{cidr(t, "10.52.0.0/16")},
+				Kubeconfig:   filepath.Join(dir, "missing.kubeconfig"),
+				ConfDir:      confDir,
+				SubnetFile:   filepath.Join(dir, "run", "subnet.env"),
+				CNIConfDir:   filepath.Join(dir, "net.d"),
+				CNIIPAMDir:   filepath.Join(dir, "networks"),
 			})
 			if err == nil {
 				t.Fatal("Start succeeded without a kubeconfig")
@@ -102,7 +102,7 @@ func TestStartUnsetsNodeName(t *testing.T) {
 	os.Unsetenv("NODE_NAME")
 	dir := t.TempDir()
 	_, err := Start(context.Background(), Config{
-		NodeName: "node-a", Backend: "vxlan", ClusterCIDR: cidr(t, "10.42.0.0/16"),
+		NodeName: "node-a", Backend: "vxlan", ClusterCIDRs: []*net.IPNet{cidr(t, "10.42.0.0/16")},
 		Kubeconfig: filepath.Join(dir, "missing"), ConfDir: dir,
 	})
 	if err == nil {
@@ -135,7 +135,7 @@ func loopback(t *testing.T) string {
 func TestExternalInterface(t *testing.T) {
 	lo := loopback(t)
 	t.Run("by node IP", func(t *testing.T) {
-		ext, err := externalInterface("", net.ParseIP("127.0.0.1"))
+		ext, err := externalInterface("", []net.IP{net.ParseIP("127.0.0.1")}, true, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestExternalInterface(t *testing.T) {
 		}
 	})
 	t.Run("by name", func(t *testing.T) {
-		ext, err := externalInterface(lo, nil)
+		ext, err := externalInterface(lo, nil, true, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestExternalInterfaceErrors(t *testing.T) {
 		{"node IP on no interface", "", net.ParseIP("192.0.2.77"), "no interface holds the node IP 192.0.2.77; set --node-ip or --flannel-iface"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := externalInterface(tc.iface, tc.nodeIP)
+			_, err := externalInterface(tc.iface, []net.IP{tc.nodeIP}, true, false)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -182,5 +182,38 @@ func TestExternalInterfaceErrors(t *testing.T) {
 				t.Errorf("error = %q, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNetConfigDualStack: flannel gets a network of each family the
+// cluster has, as flannel itself parses it.
+func TestNetConfigDualStack(t *testing.T) {
+	for _, ranges := range [][]string{{"10.42.0.0/16", "fd42::/56"}, {"fd42::/56", "10.42.0.0/16"}} {
+		data, err := json.Marshal(netConfig([]*net.IPNet{cidr(t, ranges[0]), cidr(t, ranges[1])}, "vxlan"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := subnet.ParseConfig(string(data))
+		if err != nil {
+			t.Fatalf("flannel cannot parse %s: %v", data, err)
+		}
+		if !sc.EnableIPv4 || !sc.EnableIPv6 || sc.Network.String() != "10.42.0.0/16" || sc.IPv6Network.String() != "fd42::/56" {
+			t.Errorf("%v: flannel reads %+v", ranges, sc)
+		}
+	}
+	data, _ := json.Marshal(netConfig([]*net.IPNet{cidr(t, "10.42.0.0/16")}, "vxlan"))
+	if sc, err := subnet.ParseConfig(string(data)); err != nil || !sc.EnableIPv4 || sc.EnableIPv6 {
+		t.Errorf("single-stack: %+v, %v", sc, err)
+	}
+}
+
+// TestExternalInterfaceIPv6: a dual-stack node needs an IPv6 address
+// on the interface; link-local and loopback ones do not count.
+func TestExternalInterfaceIPv6(t *testing.T) {
+	lo := loopback(t)
+	_, err := externalInterface("", []net.IP{net.ParseIP("127.0.0.1")}, true, true)
+	want := "interface " + lo + " has no global or ULA IPv6 address for the dual-stack pod network: add one, or set --flannel-iface"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
 	}
 }

@@ -46,3 +46,37 @@ func Addresses() []net.IP {
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
+
+// InterfaceIP returns a global unicast address (ULA included) of the
+// IPv6 family (v6) or the IPv4 one on the interface that holds ip, nil if
+// there is none: a node's address of its other family.
+func InterfaceIP(ip net.IP, v6 bool) net.IP {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	for _, ifc := range ifaces {
+		addrs, err := ifc.Addrs()
+		if err != nil || !holds(addrs, ip) {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() && (n.IP.To4() == nil) == v6 {
+				if v6 {
+					return n.IP
+				}
+				return n.IP.To4()
+			}
+		}
+	}
+	return nil
+}
+
+func holds(addrs []net.Addr, ip net.IP) bool {
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}

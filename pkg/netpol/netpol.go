@@ -40,10 +40,12 @@ type Logger interface {
 
 // Config says which node this is, how to reach the API and what the
 // cluster's Service ranges are (traffic to them is left to kube-proxy).
+// A Service range of each family makes the controller enforce policies
+// for both (ip6tables and IPv6 ipsets beside the IPv4 ones).
 type Config struct {
 	NodeName      string
 	Kubeconfig    string
-	ServiceCIDR   *net.IPNet
+	ServiceCIDRs  []*net.IPNet
 	NodePortRange string // "30000-32767"
 	SyncPeriod    time.Duration
 	Log           Logger
@@ -52,13 +54,21 @@ type Config struct {
 // ChainPrefixes name the iptables chains the controller owns.
 func ChainPrefixes() []string { return []string{"KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-"} }
 
-// Tools are the host programs the controller runs.
-var Tools = []string{"iptables", "iptables-save", "iptables-restore", "ipset"}
+// Tools are the host programs the controller runs; IPv6 also needs
+// IPv6Tools.
+var (
+	Tools     = []string{"iptables", "iptables-save", "iptables-restore", "ipset"}
+	IPv6Tools = []string{"ip6tables", "ip6tables-save", "ip6tables-restore"}
+)
 
-// CheckHost reports the first host program the controller needs and
-// cannot find.
-func CheckHost() error {
-	for _, t := range Tools {
+// CheckHost reports the first host program the controller needs (with
+// ipv6, for IPv6 too) and cannot find.
+func CheckHost(ipv6 bool) error {
+	tools := Tools
+	if ipv6 {
+		tools = append(append([]string{}, Tools...), IPv6Tools...)
+	}
+	for _, t := range tools {
 		if _, err := exec.LookPath(t); err != nil {
 			return fmt.Errorf("network policy needs %s on PATH: install it (apt-get install %s), or start kubox with --disable-network-policy",
 				t, map[bool]string{true: "ipset", false: "iptables"}[t == "ipset"])
@@ -69,21 +79,21 @@ func CheckHost() error {
 
 // Run enforces NetworkPolicies for the pods of the node until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.NodeName == "" || cfg.ServiceCIDR == nil {
+	if cfg.NodeName == "" || len(cfg.ServiceCIDRs) == 0 {
 		return errors.New("network policy: node name and service CIDR are required")
 	}
-	if err := CheckHost(); err != nil {
+	kr := krConfig(cfg)
+	if err := CheckHost(kr.EnableIPv6); err != nil {
 		return err
 	}
 	client, err := kubeclient.New(cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}
-	return run(ctx, cfg, client)
+	return run(ctx, cfg, kr, client)
 }
 
-func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
-	kr := krConfig(cfg)
+func run(ctx context.Context, cfg Config, kr *options.KubeRouterConfig, client kubernetes.Interface) error {
 	ipt, ipsets, err := netpol.NewIPTablesHandlers(kr)
 	if err != nil {
 		return err
@@ -148,9 +158,16 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 func krConfig(cfg Config) *options.KubeRouterConfig {
 	kr := options.NewKubeRouterConfig()
 	kr.HostnameOverride = cfg.NodeName
-	kr.ClusterIPCIDRs = []string{cfg.ServiceCIDR.String()}
-	kr.EnableIPv4 = cfg.ServiceCIDR.IP.To4() != nil
-	kr.EnableIPv6 = !kr.EnableIPv4
+	kr.ClusterIPCIDRs = nil
+	kr.EnableIPv4, kr.EnableIPv6 = false, false
+	for _, n := range cfg.ServiceCIDRs {
+		kr.ClusterIPCIDRs = append(kr.ClusterIPCIDRs, n.String())
+		if n.IP.To4() != nil {
+			kr.EnableIPv4 = true
+		} else {
+			kr.EnableIPv6 = true
+		}
+	}
 	kr.NodePortRange = strings.TrimSpace(cfg.NodePortRange)
 	kr.IPTablesSyncPeriod = cfg.SyncPeriod
 	if kr.IPTablesSyncPeriod <= 0 {

@@ -24,17 +24,22 @@ func TestOwnNode(t *testing.T) {
 	}
 }
 
-// TestKubeRouterConfig: the Service range decides the family; the sync
+// TestKubeRouterConfig: the Service ranges decide the families; the sync
 // period has a default.
 func TestKubeRouterConfig(t *testing.T) {
 	_, v4, _ := net.ParseCIDR("10.43.0.0/16")
-	kr := krConfig(Config{NodeName: "edge-1", ServiceCIDR: v4, NodePortRange: "30000-32767"})
+	kr := krConfig(Config{NodeName: "edge-1", ServiceCIDRs: []*net.IPNet{v4}, NodePortRange: "30000-32767"})
 	if !kr.EnableIPv4 || kr.EnableIPv6 || kr.ClusterIPCIDRs[0] != "10.43.0.0/16" || kr.HostnameOverride != "edge-1" ||
 		kr.IPTablesSyncPeriod != DefaultSyncPeriod || kr.MetricsEnabled || kr.NodePortRange != "30000-32767" {
 		t.Errorf("IPv4 cluster: %+v", kr)
 	}
 	_, v6, _ := net.ParseCIDR("fd00:43::/112")
-	if kr := krConfig(Config{ServiceCIDR: v6}); kr.EnableIPv4 || !kr.EnableIPv6 {
+	if kr := krConfig(Config{ServiceCIDRs: []*net.IPNet{v6}}); kr.EnableIPv4 || !kr.EnableIPv6 {
 		t.Errorf("IPv6 cluster: v4 %v v6 %v", kr.EnableIPv4, kr.EnableIPv6)
+	}
+	// Dual-stack: both families, both ranges, primary first.
+	kr = krConfig(Config{ServiceCIDRs: []*net.IPNet{v4, v6}})
+	if !kr.EnableIPv4 || !kr.EnableIPv6 || len(kr.ClusterIPCIDRs) != 2 || kr.ClusterIPCIDRs[1] != "fd00:43::/112" {
+		t.Errorf("dual-stack cluster: %+v", kr)
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -30,7 +29,7 @@ func (s *Server) NodeCredentials(a *config.Agent) (config.NodeCredentials, error
 	if err != nil {
 		return config.NodeCredentials{}, err
 	}
-	client, serving := pki.NodeSpecs(a.NodeName, []net.IP{a.NodeIP}, cfg.NodeCertValidity)
+	client, serving := pki.NodeSpecs(a.NodeName, a.NodeIPs, cfg.NodeCertValidity)
 	renewBefore := config.RenewBefore(cfg.NodeCertValidity)
 	if _, err := kubeletCA.EnsureCert(creds.ServingCert, creds.ServingKey, serving, renewBefore, now); err != nil {
 		return creds, fmt.Errorf("kubelet serving certificate: %w", err)

@@ -14,8 +14,8 @@ func TestServingSANsSkipPodNetwork(t *testing.T) {
 	_, cluster, _ := net.ParseCIDR(config.DefaultClusterCIDR)
 	_, service, _ := net.ParseCIDR(config.DefaultServiceCIDR)
 	cfg := &config.Server{
-		ClusterCIDR:      cluster,
-		ServiceCIDR:      service,
+		ClusterCIDRs:     config.CIDRs{cluster},
+		ServiceCIDRs:     config.CIDRs{service},
 		ClusterDomain:    "cluster.local",
 		AdvertiseAddress: net.ParseIP("192.0.2.10"),
 		BindAddress:      net.IPv4zero,

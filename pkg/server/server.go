@@ -473,7 +473,7 @@ func servingSANs(cfg *config.Server, hostAddrs []net.IP) pki.SANs {
 			// The pod network's own addresses (flannel.1, cni0) appear
 			// only once the node runs; as SANs they would re-issue the
 			// certificate on the next start and serve no client.
-			if cfg.ClusterCIDR.Contains(ip) || cfg.ServiceCIDR.Contains(ip) {
+			if cfg.ClusterCIDRs.Contains(ip) || cfg.ServiceCIDRs.Contains(ip) {
 				continue
 			}
 			sans.IPs = append(sans.IPs, ip)

@@ -50,13 +50,24 @@ var sysctls = []struct{ key, value string }{
 	{"net/bridge/bridge-nf-call-ip6tables", "1"},
 }
 
-// Apply sets the kernel parameters pods need. A parameter whose file is
-// missing is skipped here and reported by Check.
-func Apply() error {
+// ipv6Sysctls are set too on a node with IPv6 pods (dual-stack): the node
+// routes their traffic, as it does IPv4's.
+var ipv6Sysctls = []struct{ key, value string }{
+	{"net/ipv6/conf/all/forwarding", "1"},
+}
+
+// Apply sets the kernel parameters pods need (with ipv6, those of IPv6
+// pods too). A parameter whose file is missing is skipped here and
+// reported by Check.
+func Apply(ipv6 bool) error {
 	if _, err := os.Stat("/proc/sys/net/bridge"); err != nil {
 		_ = exec.Command("modprobe", "br_netfilter").Run()
 	}
-	for _, s := range sysctls {
+	all := sysctls
+	if ipv6 {
+		all = append(all[:len(all):len(all)], ipv6Sysctls...)
+	}
+	for _, s := range all {
 		p := filepath.Join("/proc/sys", s.key)
 		if _, err := os.Stat(p); err != nil {
 			continue

@@ -115,6 +115,30 @@ func TestBadInput(t *testing.T) {
 			want:  []string{"invalid --cluster-cidr", "10.42.0.0/33"},
 		},
 		{
+			name: "dual-stack cluster with a single-stack service range",
+			setup: func(t *testing.T, s *server) {
+				s.Args = append(s.Args, "--cluster-cidr", "10.42.0.0/16,fd42::/56", "--service-cidr", "10.43.0.0/16")
+			},
+			want:  []string{"--cluster-cidr 10.42.0.0/16,fd42::/56 and --service-cidr 10.43.0.0/16 differ in IP families", "--service-cidr 10.43.0.0/16,fd43::/112"},
+			check: nothingCreated,
+		},
+		{
+			name:  "two cluster ranges of one family",
+			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--cluster-cidr", "10.42.0.0/16,10.44.0.0/16") },
+			want:  []string{`invalid --cluster-cidr "10.42.0.0/16,10.44.0.0/16"`, "both ranges are IPv4"},
+			check: nothingCreated,
+		},
+		{
+			name: "IPv6 service range too large, from config.yaml",
+			setup: func(t *testing.T, s *server) {
+				if err := os.WriteFile(s.ConfigFile, []byte("cluster-cidr: 10.42.0.0/16,fd42::/56\nservice-cidr: 10.43.0.0/16,fd43::/64\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want:  []string{"invalid --service-cidr fd43::/64", "the API server's limit", "/108"},
+			check: nothingCreated,
+		},
+		{
 			name:  "bad port value",
 			setup: func(t *testing.T, s *server) { s.Args = append(s.Args, "--https-listen-port", "http") },
 			want:  []string{"https-listen-port", "http", "--help"},

@@ -23,6 +23,7 @@ type testNet struct {
 	bridge string
 	prefix string // 10.199.0.
 	nss    []string
+	v6     bool // the bridge has its IPv6 address (addIPv6)
 }
 
 func newTestNet(t *testing.T) *testNet {

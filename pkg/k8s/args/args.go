@@ -79,7 +79,7 @@ func APIServer(in Inputs) []string {
 		"service-account-issuer":             issuer,
 		"service-account-key-file":           c.ServiceAccountKey,
 		"service-account-signing-key-file":   c.ServiceAccountKey,
-		"service-cluster-ip-range":           s.ServiceCIDR.String(),
+		"service-cluster-ip-range":           s.ServiceCIDRs.String(),
 		"service-node-port-range":            s.ServiceNodePorts,
 		"storage-backend":                    "etcd3",
 		"tls-cert-file":                      c.ServingCert,
@@ -117,7 +117,7 @@ func ControllerManager(in Inputs) []string {
 	// certificate file may be a trust bundle, see pki.CA).
 	m := map[string]string{
 		"allocate-node-cidrs": "true",
-		"cluster-cidr":        s.ClusterCIDR.String(),
+		"cluster-cidr":        s.ClusterCIDRs.String(),
 		"cluster-signing-kube-apiserver-client-cert-file": c.ClientCANoChain,
 		"cluster-signing-kube-apiserver-client-key-file":  c.ClientCAKey,
 		"cluster-signing-kubelet-client-cert-file":        c.ClientCANoChain,
@@ -139,8 +139,14 @@ func ControllerManager(in Inputs) []string {
 		"root-ca-file":                     c.ServerCA,
 		"secure-port":                      "0", // no extra TCP listener
 		"service-account-private-key-file": c.ServiceAccountKey,
-		"service-cluster-ip-range":         s.ServiceCIDR.String(),
+		"service-cluster-ip-range":         s.ServiceCIDRs.String(),
 		"use-service-account-credentials":  "true",
+	}
+	if s.ClusterCIDRs.DualStack() {
+		// Upstream refuses --node-cidr-mask-size with two ranges; it takes
+		// one size per family.
+		m["node-cidr-mask-size-ipv4"] = fmt.Sprint(config.NodeCIDRMaskIPv4)
+		m["node-cidr-mask-size-ipv6"] = fmt.Sprint(config.NodeCIDRMaskIPv6)
 	}
 	return flags(m, s.ExtraArgs.ControllerManager)
 }

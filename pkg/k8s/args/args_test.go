@@ -129,3 +129,26 @@ func TestGoldenCIS(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenDualStack pins what a dual-stack cluster hands the control
+// plane and the node: both ranges, primary first, and one node range size
+// per family.
+func TestGoldenDualStack(t *testing.T) {
+	in := inputs(t, func(o *config.ServerOptions) {
+		o.ClusterCIDR = "10.42.0.0/16,fd42::/56"
+		o.ServiceCIDR = "10.43.0.0/16,fd43::/112"
+	})
+	golden(t, "kube-apiserver-dualstack.flags", strings.Join(APIServer(in), "\n")+"\n")
+	golden(t, "kube-controller-manager-dualstack.flags", strings.Join(ControllerManager(in), "\n")+"\n")
+	node := nodeInputsFor(t, in, config.AgentOptions{NodeName: "node-1", NodeIP: "192.0.2.10,2001:db8::10"})
+	golden(t, "kubelet-dualstack.flags", strings.Join(KubeletFlags(node), "\n")+"\n")
+	golden(t, "kube-proxy-dualstack.flags", strings.Join(KubeProxyFlags(node), "\n")+"\n")
+	for _, want := range []string{"--node-cidr-mask-size-ipv4=24", "--node-cidr-mask-size-ipv6=64", "--cluster-cidr=10.42.0.0/16,fd42::/56"} {
+		if !has(ControllerManager(in), want) {
+			t.Errorf("controller-manager flags lack %s", want)
+		}
+	}
+	if has(ControllerManager(inputs(t, nil)), "--node-cidr-mask-size-ipv6=64") {
+		t.Errorf("a single-stack cluster got per-family node range sizes")
+	}
+}

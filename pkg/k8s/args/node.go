@@ -1,6 +1,7 @@
 package args
 
 import (
+	"net"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -83,7 +84,7 @@ func KubeletFlags(in NodeInputs) []string {
 		"config":            in.KubeletConfigFile,
 		"kubeconfig":        in.KubeletKubeconfig,
 		"hostname-override": a.NodeName,
-		"node-ip":           a.NodeIP.String(),
+		"node-ip":           joinIPs(a.NodeIPs),
 		"root-dir":          in.Paths.KubeletDir,
 		"cert-dir":          in.Paths.AgentTLSDir,
 		// The server's cloud node controller (pkg/nodeaddress) owns the
@@ -105,7 +106,7 @@ func KubeProxyFlags(in NodeInputs) []string {
 	return flags(map[string]string{
 		"kubeconfig":           in.KubeProxyKubeconfig,
 		"hostname-override":    a.NodeName,
-		"cluster-cidr":         a.ClusterCIDR.String(),
+		"cluster-cidr":         a.ClusterCIDRs.String(),
 		"proxy-mode":           "iptables",
 		"healthz-bind-address": "127.0.0.1:10256",
 		"metrics-bind-address": "127.0.0.1:10249",
@@ -116,6 +117,16 @@ func KubeProxyFlags(in NodeInputs) []string {
 		"conntrack-tcp-timeout-close-wait":  "0s",
 		"profiling":                         "false",
 	}, a.KubeProxyArgs)
+}
+
+// joinIPs is the comma-separated form of --node-ip: the primary family's
+// address first.
+func joinIPs(ips []net.IP) string {
+	s := make([]string, len(ips))
+	for i, ip := range ips {
+		s[i] = ip.String()
+	}
+	return strings.Join(s, ",")
 }
 
 func taints(specs []string) []corev1.Taint {

@@ -11,11 +11,17 @@ import (
 
 func nodeInputs(t *testing.T, mutate func(*config.AgentOptions)) NodeInputs {
 	t.Helper()
-	in := inputs(t, nil)
 	o := config.AgentOptions{NodeName: "node-1", NodeIP: "192.0.2.10"}
 	if mutate != nil {
 		mutate(&o)
 	}
+	return nodeInputsFor(t, inputs(t, nil), o)
+}
+
+// nodeInputsFor are the node inputs of a node with options o in the
+// cluster of in.
+func nodeInputsFor(t *testing.T, in Inputs, o config.AgentOptions) NodeInputs {
+	t.Helper()
 	a, err := o.Agent(in.Server)
 	if err != nil {
 		t.Fatal(err)
