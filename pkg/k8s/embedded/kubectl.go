@@ -10,6 +10,8 @@ import (
 	"k8s.io/kubectl/pkg/cmd"
 	"k8s.io/kubectl/pkg/cmd/plugin"
 	"k8s.io/kubectl/pkg/cmd/util"
+
+	_ "github.com/kubox-io/kubox/pkg/k8s/kubectltext" // before kubectl's packages: see there
 )
 
 // Kubectl runs the embedded kubectl with args (args[0] is the program name,
