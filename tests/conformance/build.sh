@@ -9,6 +9,7 @@
 #                             specs call (sh, coreutils, dig, nslookup, curl,
 #                             wget, nc, ip, nginx, …)
 #   layers/*.tar              the small layers some images add on top of it
+#                             (busybox's applet links among them)
 #   images.txt                the images the suite uses (e2e.test --list-images)
 #   e2e-images.tar            every image kubox can make, named as the suite
 #                             names it (tests/conformance/images)
@@ -126,6 +127,24 @@ for img in kitten nautilus; do
 		layer "$out/work/$img" "$out/layers/$img.tar"
 	fi
 done
+# The busybox image's shell and tools are busybox's, as upstream's are: specs
+# compare what they print (ash's "can't create", not dash's "cannot
+# create"). The Debian root carries the binary; this layer links every
+# applet to it (a merged /usr: bin and sbin live under usr/).
+if stage busybox "$out/layers/debian.tar"; then
+	mkdir -p "$out/work/busybox-bin"
+	tar -xf "$out/layers/debian.tar" -C "$out/work/busybox-bin" ./usr/bin/busybox
+	for applet in $("$out/work/busybox-bin/usr/bin/busybox" --list-full); do
+		case $applet in
+		bin/* | sbin/*) applet=usr/$applet ;;
+		usr/*) ;;
+		*) continue ;; # linuxrc
+		esac
+		mkdir -p "$out/work/busybox/$(dirname "$applet")"
+		ln -sfn /usr/bin/busybox "$out/work/busybox/$applet"
+	done
+	layer "$out/work/busybox" "$out/layers/busybox.tar"
+fi
 if stage nnp "$out/bin/nnp"; then
 	install -D -m 4755 "$out/bin/nnp" "$out/work/nnp/usr/local/bin/nnp"
 	layer "$out/work/nnp" "$out/layers/nnp.tar"

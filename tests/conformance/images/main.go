@@ -27,6 +27,7 @@ import (
 // Layer files the build script makes in -layers (uncompressed tars).
 const (
 	debianLayer   = "debian.tar"   // Debian root with the tools the specs call
+	busyboxLayer  = "busybox.tar"  // every busybox applet linked to the Debian root's busybox
 	agnhostLayer  = "agnhost.tar"  // /agnhost, /agnhost-2, porter's key pair, /uploads
 	pauseLayer    = "pause.tar"    // /pause, kubox's static pause
 	kittenLayer   = "kitten.tar"   // test-webserver's files of the kitten image
@@ -51,13 +52,16 @@ var recipes = map[string]recipe{
 		layers: []string{debianLayer, agnhostLayer},
 		config: oci.Config{Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}},
 	},
-	e2eRepo + "busybox": {layers: []string{debianLayer}, config: oci.Config{Cmd: []string{"sh"}}},
+	e2eRepo + "busybox": {layers: []string{debianLayer, busyboxLayer}, config: oci.Config{Cmd: []string{"sh"}}},
 	e2eRepo + "nginx": {
 		layers: []string{debianLayer},
 		config: oci.Config{Cmd: []string{"nginx", "-g", "daemon off;"}},
 	},
 	e2eRepo + "glibc-dns-testing": {layers: []string{debianLayer}, config: oci.Config{Cmd: []string{"sh"}}},
-	e2eRepo + "nonroot":           {layers: []string{debianLayer}, config: oci.Config{Cmd: []string{"sh"}, User: "1234"}},
+	e2eRepo + "nonroot": { // upstream's is busybox's image run as another user
+		layers: []string{debianLayer, busyboxLayer},
+		config: oci.Config{Cmd: []string{"sh"}, User: "1234"},
+	},
 	e2eRepo + "nonewprivs": {
 		layers: []string{debianLayer, nnpLayer},
 		config: oci.Config{Cmd: []string{"nnp"}},
