@@ -17,10 +17,13 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The lock is held on fd 9 by this process itself, so that a signal to it
+# tears down before the lock goes; what it starts gets fd 9 closed.
 lock=/tmp/kubox-node.lock
-if [ "${KUBOX_NODE_LOCKED:-}" != 1 ]; then
-	echo "conformance: waiting for $lock" >&2
-	KUBOX_NODE_LOCKED=1 exec flock "$lock" "$0" "$@"
+exec 9>>"$lock"
+if ! flock -n 9; then
+	echo "conformance: waiting for $lock: another kubox node runs on this host" >&2
+	flock 9
 fi
 
 FOCUS=${FOCUS:-'\[Conformance\]'}
@@ -41,6 +44,7 @@ work=$(mktemp -d "$build/run.XXXXXX")
 made_netns_mount=0
 mountpoint -q /run/netns 2>/dev/null || made_netns_mount=1
 declare -A pid cgroups
+suite_pid=
 
 # cgroups_for NAME: a cgroup NAME below this script's own in every
 # hierarchy where it has one (not the root), as the nodes' parents: kubox
@@ -65,17 +69,16 @@ cgroups_for() {
 	echo "${list[*]}"
 }
 
-# note_new_cgroup_dirs NAME: remembers the directories of the path
-# <own cgroup>/NAME that do not exist yet in any hierarchy, for teardown.
+# note_new_cgroup_dirs NAME: remembers <own cgroup path> and
+# <own cgroup path>/NAME in the hierarchies where they do not exist yet, for
+# teardown (never their parents, which other sessions share).
 new_cgroup_dirs=()
 note_new_cgroup_dirs() {
-	local own m rel d
+	local own m d
 	own=$(awk -F: '$3 != "/" {print $3; exit}' /proc/self/cgroup)
 	[ -n "$own" ] || return 0
 	for m in /sys/fs/cgroup/*/; do
-		d=${m%/}
-		for rel in $(echo "${own#/}/$1" | tr / ' '); do
-			d=$d/$rel
+		for d in "${m%/}$own" "${m%/}$own/$1"; do
 			[ -e "$d" ] || new_cgroup_dirs+=("$d")
 		done
 	done
@@ -96,6 +99,11 @@ teardown() {
 	trap - EXIT INT TERM
 	set +e
 	say "tearing down"
+	if [ -n "${suite_pid:-}" ]; then
+		kill -TERM -- "-$suite_pid" 2>/dev/null
+		for _ in $(seq 30); do kill -0 -- "-$suite_pid" 2>/dev/null || break; sleep 1; done
+		kill -KILL -- "-$suite_pid" 2>/dev/null
+	fi
 	for name in agent server; do
 		[ -n "${pid[$name]:-}" ] || continue
 		kill -TERM "${pid[$name]}" 2>/dev/null
@@ -106,7 +114,7 @@ teardown() {
 	for name in agent server; do
 		[ -n "${cgroups[$name]:-}" ] || continue
 		in_node "$name" "$kubox" killall --data-dir "$work/$name/data" --run-dir "$work/$name/run" \
-			>>"$work/killall.log" 2>&1 || say "kubox killall ($name) failed: see $results/killall.log"
+			>>"$work/killall.log" 2>&1 9>&- || say "kubox killall ($name) failed: see $results/killall.log"
 		for d in ${cgroups[$name]}; do
 			# What kubox made below the node's cgroup went with killall.
 			rmdir "$d" 2>/dev/null || say "cgroup $d left"
@@ -172,7 +180,7 @@ start() {
 	in_node "$name" "$kubox" "$@" --config "$work/$name/config.yaml" \
 		--data-dir "$work/$name/data" --run-dir "$work/$name/run" --node-name "kbxc-$name" \
 		--node-ip "${nodeip[$name]}" --flannel-iface eth0 --resolv-conf "$work/$name/resolv.conf" \
-		>"$work/$name/kubox.log" 2>&1 &
+		>"$work/$name/kubox.log" 2>&1 9>&- &
 	pid[$name]=$!
 }
 kubeconfig=$work/kubeconfig.yaml
@@ -224,12 +232,24 @@ rm -f "$results"/junit_*.xml "$results/summary.md"
 say "suite: focus '$FOCUS', skip '$SKIP', $NODES parallel processes"
 start_suite=$SECONDS
 suite_rc=0
-# shellcheck disable=SC2086 # GINKGO_ARGS and E2E_ARGS are word lists
-nsenter --net=/run/netns/kbxc-server -- env PATH="$(dirname "$kubox"):$PATH" KUBECONFIG="$kubeconfig" \
+# In a session of its own, waited for in the background: a signal to this
+# script is handled at once, and teardown ends the suite's whole group.
+# shellcheck disable=SC2086,SC2016 # GINKGO_ARGS and E2E_ARGS are word lists; bash -c expands its own
+setsid bash -c 'set -o pipefail; "$@" 2>&1 | tee "$0"' "$results/e2e.log" \
+	nsenter --net=/run/netns/kbxc-server -- env PATH="$(dirname "$kubox"):$PATH" KUBECONFIG="$kubeconfig" \
 	"$build/bin/ginkgo" --nodes="$NODES" --focus="$FOCUS" --skip="$SKIP" --no-color --timeout=3h $GINKGO_ARGS \
 	"$build/bin/e2e.test" -- --kubeconfig="$kubeconfig" --provider=skeleton --report-dir="$results" \
-	--kubectl-path="$(dirname "$kubox")/kubectl" $E2E_ARGS 2>&1 | tee "$results/e2e.log" || suite_rc=$?
+	--kubectl-path="$(dirname "$kubox")/kubectl" $E2E_ARGS 9>&- &
+suite_pid=$!
+wait "$suite_pid" || suite_rc=$?
+suite_pid=
 say "suite finished in $((SECONDS - start_suite)) s (ginkgo exit $suite_rc)"
-(cd "$root" && go run ./tests/conformance/summary -junit "$results/junit_01.xml" -missing "$build/missing-images.txt" \
-	-focus "$FOCUS" -skip "$SKIP" -duration "$((SECONDS - start_suite))s" -out "$results/summary.md")
+if [ -e "$results/junit_01.xml" ]; then
+	(cd "$root" && go run ./tests/conformance/summary -junit "$results/junit_01.xml" -missing "$build/missing-images.txt" \
+		-focus "$FOCUS" -skip "$SKIP" -duration "$((SECONDS - start_suite))s" -out "$results/summary.md") ||
+		say "no summary: see above"
+else
+	say "the suite wrote no JUnit report: see $results/e2e.log"
+	[ "$suite_rc" != 0 ] || suite_rc=1
+fi
 exit "$suite_rc"
