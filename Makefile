@@ -24,7 +24,7 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration test-install bench bench-report clean deps payload release release-deps test-release
+.PHONY: all build test test-unit test-integration test-install bench bench-report clean deps payload release release-deps test-release conformance conformance-deps
 
 all: build
 
@@ -57,7 +57,7 @@ RACE_PKGS := atomicfile bundle cgroups component config config/paths configfile 
 
 test-unit:
 	$(GO) vet -tags '$(TAGS)' ./...
-	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/... ./tests/bench/...
+	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/... ./tests/bench/... ./tests/conformance/...
 	$(GO) test -race -tags '$(TAGS)' $(addprefix ./pkg/,$(RACE_PKGS))
 	$(GO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
 
@@ -107,6 +107,20 @@ bench: build
 bench-report:
 	$(GO) build -tags '$(TAGS)' -o build/bench/kubox-bench ./tests/bench
 	./build/bench/kubox-bench -report-only -readme README.md
+
+# The Kubernetes conformance suite (e2e.test from the k8s.io/kubernetes
+# version kubox embeds) against a kubox server and agent in network
+# namespaces, with every image made offline (tests/conformance). Not part of
+# `make test`: the whole suite takes about an hour. FOCUS and SKIP narrow or
+# widen it (ginkgo regular expressions), NODES sets its parallelism; the
+# JUnit report and summary.md go to results/conformance.
+conformance: build
+	bash tests/conformance/build.sh build/conformance
+	KUBOX_BIN=$(CURDIR)/bin/kubox bash tests/conformance/run.sh
+
+# debootstrap, for the test images' Debian root.
+conformance-deps:
+	bash scripts/install-conformance-deps.sh
 
 clean:
 	rm -rf bin dist build

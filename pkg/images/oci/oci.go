@@ -160,119 +160,147 @@ type Layout struct {
 // the image ref. The same input gives byte-identical output. Write returns
 // the manifest digest ("sha256:…").
 func Write(w io.Writer, ref string, files []File, cfg Config, opts ...Option) (string, error) {
+	layerTar, err := Layer(files)
+	if err != nil {
+		return "", err
+	}
+	digests, err := WriteImages(w, []Image{{Ref: ref, Layers: [][]byte{layerTar}, Config: cfg}}, opts...)
+	if err != nil {
+		return "", err
+	}
+	return digests[0], nil
+}
+
+// Image is one image of a layout written by WriteImages.
+type Image struct {
+	Ref    string   // name with tag
+	Layers [][]byte // uncompressed layer tars, lowest first
+	Config Config
+}
+
+// WriteImages writes one OCI image layout tar holding every image, each
+// named and tagged as Write names its one. A layer that several images
+// share is stored once, so images over a common root cost one copy of it.
+// It returns the manifest digests in the order of images.
+func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) {
 	o := options{arch: runtime.GOARCH}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.arch == "" {
-		return "", errors.New("oci: empty architecture")
+		return nil, errors.New("oci: empty architecture")
 	}
-	tag, err := tagOf(ref)
-	if err != nil {
-		return "", err
+	if len(images) == 0 {
+		return nil, errors.New("oci: no image to write")
 	}
-
-	layerTar, err := layer(files)
-	if err != nil {
-		return "", err
+	blobs := map[string][]byte{}
+	put := func(b []byte) Descriptor {
+		d := digestOf(b)
+		blobs[strings.TrimPrefix(d, "sha256:")] = b
+		return Descriptor{Digest: d, Size: int64(len(b))}
 	}
-	layerGz, layerType := layerTar, MediaTypeLayer
-	if !o.uncompressed {
-		if layerGz, err = gzipBytes(layerTar); err != nil {
-			return "", err
+	// Compressing is the costly part: a layer shared by images is
+	// compressed once.
+	packed := map[string]Descriptor{}
+	idx := Index{SchemaVersion: 2, MediaType: MediaTypeIndex}
+	var digests []string
+	for _, img := range images {
+		tag, err := tagOf(img.Ref)
+		if err != nil {
+			return nil, err
 		}
-		layerType = MediaTypeLayerGz
-	}
-
-	// The creation time is the fixed epoch too: some tools (umoci's stat)
-	// fail on a history entry without one.
-	created := epoch.Format(time.RFC3339)
-	imgCfg := ImageConfig{
-		Created:      created,
-		Architecture: o.arch,
-		OS:           "linux",
-		Config: RuntimeConfig{
-			User:       cfg.User,
-			Env:        cfg.Env,
-			Entrypoint: cfg.Entrypoint,
-			Cmd:        cfg.Cmd,
-			WorkingDir: cfg.WorkingDir,
-			Labels:     cfg.Labels,
-		},
-		RootFS:  RootFS{Type: "layers", DiffIDs: []string{digestOf(layerTar)}},
-		History: []History{{Created: created, CreatedBy: "kubox"}},
-	}
-	cfgBlob, err := json.Marshal(imgCfg)
-	if err != nil {
-		return "", fmt.Errorf("oci: image config: %w", err)
-	}
-
-	man := Manifest{
-		SchemaVersion: 2,
-		MediaType:     MediaTypeManifest,
-		Config:        Descriptor{MediaType: MediaTypeConfig, Digest: digestOf(cfgBlob), Size: int64(len(cfgBlob))},
-		Layers:        []Descriptor{{MediaType: layerType, Digest: digestOf(layerGz), Size: int64(len(layerGz))}},
-	}
-	manBlob, err := json.Marshal(man)
-	if err != nil {
-		return "", fmt.Errorf("oci: manifest: %w", err)
-	}
-	manDigest := digestOf(manBlob)
-
-	idx := Index{
-		SchemaVersion: 2,
-		MediaType:     MediaTypeIndex,
-		Manifests: []Descriptor{{
-			MediaType: MediaTypeManifest,
-			Digest:    manDigest,
-			Size:      int64(len(manBlob)),
-			Platform:  &Platform{Architecture: o.arch, OS: "linux"},
-			Annotations: map[string]string{
-				AnnotationRefName:   tag,
-				AnnotationImageName: ref,
+		if len(img.Layers) == 0 {
+			return nil, fmt.Errorf("oci: image %s has no layer", img.Ref)
+		}
+		// The creation time is the fixed epoch too: some tools (umoci's
+		// stat) fail on a history entry without one.
+		created := epoch.Format(time.RFC3339)
+		imgCfg := ImageConfig{
+			Created:      created,
+			Architecture: o.arch,
+			OS:           "linux",
+			Config: RuntimeConfig{
+				User:       img.Config.User,
+				Env:        img.Config.Env,
+				Entrypoint: img.Config.Entrypoint,
+				Cmd:        img.Config.Cmd,
+				WorkingDir: img.Config.WorkingDir,
+				Labels:     img.Config.Labels,
 			},
-		}},
+			RootFS: RootFS{Type: "layers"},
+		}
+		man := Manifest{SchemaVersion: 2, MediaType: MediaTypeManifest}
+		for _, l := range img.Layers {
+			diffID := digestOf(l)
+			imgCfg.RootFS.DiffIDs = append(imgCfg.RootFS.DiffIDs, diffID)
+			imgCfg.History = append(imgCfg.History, History{Created: created, CreatedBy: "kubox"})
+			d, ok := packed[diffID]
+			if !ok {
+				stored, mediaType := l, MediaTypeLayer
+				if !o.uncompressed {
+					if stored, err = gzipBytes(l); err != nil {
+						return nil, err
+					}
+					mediaType = MediaTypeLayerGz
+				}
+				d = put(stored)
+				d.MediaType = mediaType
+				packed[diffID] = d
+			}
+			man.Layers = append(man.Layers, d)
+		}
+		cfgBlob, err := json.Marshal(imgCfg)
+		if err != nil {
+			return nil, fmt.Errorf("oci: image config: %w", err)
+		}
+		man.Config = put(cfgBlob)
+		man.Config.MediaType = MediaTypeConfig
+		manBlob, err := json.Marshal(man)
+		if err != nil {
+			return nil, fmt.Errorf("oci: manifest: %w", err)
+		}
+		manDesc := put(manBlob)
+		manDesc.MediaType = MediaTypeManifest
+		manDesc.Platform = &Platform{Architecture: o.arch, OS: "linux"}
+		manDesc.Annotations = map[string]string{AnnotationRefName: tag, AnnotationImageName: img.Ref}
+		idx.Manifests = append(idx.Manifests, manDesc)
+		digests = append(digests, manDesc.Digest)
 	}
 	idxBlob, err := json.Marshal(idx)
 	if err != nil {
-		return "", fmt.Errorf("oci: index: %w", err)
+		return nil, fmt.Errorf("oci: index: %w", err)
 	}
 	layoutBlob, err := json.Marshal(Layout{ImageLayoutVersion: LayoutVersion})
 	if err != nil {
-		return "", fmt.Errorf("oci: oci-layout: %w", err)
+		return nil, fmt.Errorf("oci: oci-layout: %w", err)
 	}
 
-	blobs := map[string][]byte{}
-	for _, b := range [][]byte{cfgBlob, layerGz, manBlob} {
-		blobs[strings.TrimPrefix(digestOf(b), "sha256:")] = b
-	}
 	names := make([]string, 0, len(blobs))
 	for n := range blobs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-
 	tw := tar.NewWriter(w)
 	for _, d := range []string{"blobs/", "blobs/sha256/"} {
 		if err := tw.WriteHeader(dirHeader(d)); err != nil {
-			return "", fmt.Errorf("oci: write archive: %w", err)
+			return nil, fmt.Errorf("oci: write archive: %w", err)
 		}
 	}
 	for _, n := range names {
 		if err := writeFile(tw, "blobs/sha256/"+n, 0o444, blobs[n]); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if err := writeFile(tw, "index.json", 0o444, idxBlob); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := writeFile(tw, "oci-layout", 0o444, layoutBlob); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("oci: write archive: %w", err)
+		return nil, fmt.Errorf("oci: write archive: %w", err)
 	}
-	return manDigest, nil
+	return digests, nil
 }
 
 // tagOf checks ref ("name:tag") and returns its tag.
@@ -325,9 +353,9 @@ func validTag(tag string) bool {
 	return true
 }
 
-// layer builds the uncompressed layer tar: every file and each of its
+// Layer builds an uncompressed layer tar: every file and each of its
 // parent directories once, sorted by path, owned by 0:0, with fixed times.
-func layer(files []File) ([]byte, error) {
+func Layer(files []File) ([]byte, error) {
 	type entry struct {
 		dir  bool
 		mode os.FileMode

@@ -317,3 +317,55 @@ func TestWriteRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteImages: two images over a shared root and a layer each of their
+// own are named in one index, and the shared layer is stored once.
+func TestWriteImages(t *testing.T) {
+	base, err := Layer(testFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extraA, _ := Layer([]File{{Path: "/a.json", Mode: 0o644, Data: []byte(`{"a":1}`)}})
+	extraB, _ := Layer([]File{{Path: "/b.json", Mode: 0o644, Data: []byte(`{"b":1}`)}})
+	var buf bytes.Buffer
+	digests, err := WriteImages(&buf, []Image{
+		{Ref: "registry.example/a:1", Layers: [][]byte{base, extraA}, Config: Config{Cmd: []string{"a"}}},
+		{Ref: "registry.example/b:2", Layers: [][]byte{base, extraB}, Config: Config{User: "1234"}},
+	}, Uncompressed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := readTar(t, buf.Bytes())
+	var idx Index
+	if err := json.Unmarshal(files["index.json"].data, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != 2 || len(digests) != 2 {
+		t.Fatalf("index has %d manifests, %d digests returned; want 2 and 2", len(idx.Manifests), len(digests))
+	}
+	baseBlobs := 0
+	for name, e := range files {
+		if strings.HasPrefix(name, "blobs/sha256/") && bytes.Equal(e.data, base) {
+			baseBlobs++
+		}
+	}
+	if baseBlobs != 1 {
+		t.Errorf("the shared layer is stored %d times, want once", baseBlobs)
+	}
+	for i, want := range []string{"registry.example/a:1", "registry.example/b:2"} {
+		d := idx.Manifests[i]
+		if d.Digest != digests[i] || d.Annotations[AnnotationImageName] != want {
+			t.Errorf("manifest %d: %s named %q, want %s named %q", i, d.Digest, d.Annotations[AnnotationImageName], digests[i], want)
+		}
+		var man Manifest
+		if err := json.Unmarshal(blob(t, files, d), &man); err != nil {
+			t.Fatal(err)
+		}
+		if len(man.Layers) != 2 || man.Layers[0].MediaType != MediaTypeLayer || !bytes.Equal(blob(t, files, man.Layers[0]), base) {
+			t.Errorf("manifest %d: layers %+v, want the shared root first, uncompressed", i, man.Layers)
+		}
+	}
+	if _, err := WriteImages(io.Discard, []Image{{Ref: "x/y:1"}}); err == nil {
+		t.Error("an image without layers was written")
+	}
+}

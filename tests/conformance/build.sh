@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Builds what `make conformance` runs, into OUT (default build/conformance),
+# from sources on this machine and the Debian archive only, no registry:
+#   bin/e2e.test, bin/ginkgo  the upstream suite and runner, from the
+#                             k8s.io/kubernetes version kubox embeds,
+#                             stamped with that version
+#   bin/agnhost, bin/nnp      the suite's test programs, from the same module
+#   layers/debian.tar         a debootstrapped Debian root with the tools the
+#                             specs call (sh, coreutils, dig, nslookup, curl,
+#                             wget, nc, ip, nginx, …)
+#   layers/*.tar              the small layers some images add on top of it
+#                             (busybox's applet links among them)
+#   images.txt                the images the suite uses (e2e.test --list-images)
+#   e2e-images.tar            every image kubox can make, named as the suite
+#                             names it (tests/conformance/images)
+#   missing-images.txt        those it cannot, each with the reason
+# A step whose output is newer than its inputs is skipped. Run as root (for
+# debootstrap); `make build` first (the pause binary comes from the payload).
+# shellcheck disable=SC2016 # the bash -c scripts expand their own arguments
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=${1:-$root/build/conformance}
+GO=${GO:-go}
+mod=$root/tests/conformance/e2e
+mkdir -p "$out/bin" "$out/layers" "$out/work"
+out=$(cd "$out" && pwd)
+
+say() { echo "conformance-build: $*"; }
+# fresh OUTPUT INPUT...: OUTPUT exists and is newer than every INPUT.
+fresh() {
+	local o=$1 i
+	shift
+	[ -e "$o" ] || return 1
+	for i in "$@"; do
+		[ "$o" -nt "$i" ] || return 1
+	done
+}
+timed() {
+	local what=$1 start=$SECONDS
+	shift
+	"$@"
+	say "$what: $((SECONDS - start)) s"
+}
+
+kube_version=$(cd "$root" && "$GO" list -m -f '{{.Version}}' k8s.io/kubernetes)
+e2e_version=$(cd "$mod" && "$GO" list -m -f '{{.Version}}' k8s.io/kubernetes)
+if [ "$kube_version" != "$e2e_version" ]; then
+	echo "conformance-build: kubox embeds k8s.io/kubernetes $kube_version but $mod pins $e2e_version" >&2
+	exit 1
+fi
+minor=$(echo "$kube_version" | cut -d. -f2)
+ldflags="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	ldflags+=" -X $p.gitVersion=$kube_version -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+done
+
+# The suite, its runner and test programs, from the nested module (its own
+# go.mod keeps the e2e dependencies out of kubox's build and `go vet ./...`).
+modfiles=("$mod/go.mod" "$mod/go.sum")
+if ! fresh "$out/bin/e2e.test" "${modfiles[@]}"; then
+	timed "e2e.test $kube_version" bash -c 'cd "$1" && "$2" test -c -vet=off -tags providerless -ldflags "$3" -o "$4" k8s.io/kubernetes/test/e2e' \
+		_ "$mod" "$GO" "$ldflags" "$out/bin/e2e.test"
+fi
+build_tool() { # NAME PACKAGE
+	fresh "$out/bin/$1" "${modfiles[@]}" && return 0
+	timed "$1" bash -c 'cd "$1" && CGO_ENABLED=0 "$2" build -ldflags "-s -w" -o "$3" "$4"' _ "$mod" "$GO" "$out/bin/$1" "$2"
+}
+build_tool ginkgo github.com/onsi/ginkgo/v2/ginkgo
+build_tool agnhost k8s.io/kubernetes/test/images/agnhost
+build_tool nnp k8s.io/kubernetes/test/images/nonewprivs
+
+# layer DIR TAR: a reproducible layer of DIR's tree (owners kept by number,
+# times zeroed, /dev, /proc and /sys left empty for the runtime).
+layer() {
+	tar --numeric-owner --sort=name --mtime=@0 --format=gnu \
+		--exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+		-C "$1" -cf "$2.tmp" . && mv "$2.tmp" "$2"
+}
+
+# The Debian root. The package list is the cache key.
+packages=busybox,curl,wget,dnsutils,netcat-openbsd,iproute2,procps,socat,nginx-light,iputils-ping
+suite=bookworm
+stamp="$suite $packages"
+if [ "$(cat "$out/layers/debian.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -e "$out/layers/debian.tar" ]; then
+	command -v debootstrap >/dev/null || {
+		echo "conformance-build: debootstrap missing: run scripts/install-conformance-deps.sh" >&2
+		exit 1
+	}
+	rootfs=$out/work/debian-root
+	rm -rf "$rootfs"
+	timed "debootstrap $suite" debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" http://deb.debian.org/debian >"$out/work/debootstrap.log"
+	# The agnhost image's user and group, which a SupplementalGroups spec
+	# expects to find in /etc/passwd and /etc/group.
+	chroot "$rootfs" groupadd -g 50000 group-defined-in-image
+	chroot "$rootfs" useradd -u 1000 -M -G group-defined-in-image user-defined-in-image
+	# The runtime provides these; apt's caches and the docs are dead weight.
+	rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/{doc,man,info,locale}/* \
+		"$rootfs"/etc/resolv.conf "$rootfs"/etc/hostname "$rootfs"/var/log/*.log
+	timed "debian layer" layer "$rootfs" "$out/layers/debian.tar"
+	echo "$stamp" >"$out/layers/debian.stamp"
+	rm -rf "$rootfs"
+fi
+
+# The small layers, each from a staging tree.
+kube=$(cd "$mod" && "$GO" list -m -f '{{.Dir}}' k8s.io/kubernetes)
+pause=$root/build/payload/bin/pause
+[ -x "$pause" ] || {
+	echo "conformance-build: $pause missing: run make build" >&2
+	exit 1
+}
+stage() { # NAME INPUT...: a fresh staging tree for layers/NAME.tar, or fail when it is up to date
+	fresh "$out/layers/$1.tar" "${@:2}" && return 1
+	rm -rf "$out/work/$1" && mkdir -p "$out/work/$1"
+}
+if stage agnhost "$out/bin/agnhost"; then
+	s=$out/work/agnhost
+	install -m 0755 "$out/bin/agnhost" "$s/agnhost"
+	ln -s agnhost "$s/agnhost-2" # the entrypoint specs run it by this name
+	install -m 0644 "$kube/test/images/agnhost/porter/localhost.crt" "$kube/test/images/agnhost/porter/localhost.key" "$s/"
+	mkdir -m 0755 "$s/uploads" # netexec's upload directory
+	layer "$s" "$out/layers/agnhost.tar"
+fi
+for img in kitten nautilus; do
+	if stage "$img" "$mod/go.sum"; then
+		install -m 0644 "$kube/test/images/$img/html/"* "$out/work/$img/"
+		layer "$out/work/$img" "$out/layers/$img.tar"
+	fi
+done
+# The busybox image's shell and tools are busybox's, as upstream's are: specs
+# compare what they print (ash's "can't create", not dash's "cannot
+# create"). The Debian root carries the binary; this layer links every
+# applet to it (a merged /usr: bin and sbin live under usr/).
+if stage busybox "$out/layers/debian.tar"; then
+	mkdir -p "$out/work/busybox-bin"
+	tar -xf "$out/layers/debian.tar" -C "$out/work/busybox-bin" ./usr/bin/busybox
+	for applet in $("$out/work/busybox-bin/usr/bin/busybox" --list-full); do
+		case $applet in
+		bin/* | sbin/*) applet=usr/$applet ;;
+		usr/*) ;;
+		*) continue ;; # linuxrc
+		esac
+		mkdir -p "$out/work/busybox/$(dirname "$applet")"
+		ln -sfn /usr/bin/busybox "$out/work/busybox/$applet"
+	done
+	layer "$out/work/busybox" "$out/layers/busybox.tar"
+fi
+if stage nnp "$out/bin/nnp"; then
+	install -D -m 4755 "$out/bin/nnp" "$out/work/nnp/usr/local/bin/nnp"
+	layer "$out/work/nnp" "$out/layers/nnp.tar"
+fi
+if stage pause "$pause"; then
+	install -m 0755 "$pause" "$out/work/pause/pause"
+	layer "$out/work/pause" "$out/layers/pause.tar"
+fi
+
+# The images, named from the suite's own list.
+if ! fresh "$out/images.txt" "$out/bin/e2e.test"; then
+	"$out/bin/e2e.test" --list-images >"$out/images.txt.tmp"
+	mv "$out/images.txt.tmp" "$out/images.txt"
+fi
+if ! fresh "$out/e2e-images.tar" "$out/images.txt" "$out"/layers/*.tar "$root"/tests/conformance/images/*.go "$root"/pkg/images/oci/*.go; then
+	(cd "$root" && "$GO" build -o "$out/work/images" ./tests/conformance/images)
+	timed "image archive" "$out/work/images" -list "$out/images.txt" -layers "$out/layers" \
+		-out "$out/e2e-images.tar" -missing "$out/missing-images.txt"
+fi
+rm -rf "$out/work"
+say "ok: $out"

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const report = `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="5" failures="2">
+  <testsuite name="Kubernetes e2e suite" tests="5">
+    <testcase name="[SynchronizedBeforeSuite]" status="passed" time="1"></testcase>
+    <testcase name="[It] [sig-node] Pods should get a host IP [Conformance]" time="4.2"></testcase>
+    <testcase name="[It] [sig-apps] Deployment rolls over [Conformance]" time="60">
+      <failure message="[FAILED] timed out waiting for the condition" type="failed">[FAILED] timed out waiting for the condition
+stack</failure>
+    </testcase>
+    <testcase name="[It] [sig-node] pulls from a registry [Conformance]" time="30">
+      <failure message="[FAILED] pod failed: Back-off pulling image &quot;gcr.io/k8s-authenticated-test/agnhost:2.6&quot;: ImagePullBackOff" type="failed"></failure>
+    </testcase>
+    <testcase name="[It] [sig-storage] something [Serial]" time="0"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[It] [sig-network] needs IPv6 [Conformance]" time="0"><skipped message="skipped - Requires an IPv6 cluster"></skipped></testcase>
+  </testsuite>
+</testsuites>`
+
+func TestClassify(t *testing.T) {
+	cases, err := parseJUnit([]byte(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := []MissingImage{{Ref: "gcr.io/k8s-authenticated-test/agnhost:2.6", Reason: "a private registry"}}
+	r := Classify(cases, offline)
+	if len(r.Passed) != 1 || len(r.Failed) != 2 || r.NotSelected != 1 || len(r.Skipped["Requires an IPv6 cluster"]) != 1 {
+		t.Fatalf("classified as %+v", r)
+	}
+	roll, pull := r.Failed[0], r.Failed[1]
+	if roll.Reason != "timed out waiting for the condition" || roll.Offline != "" {
+		t.Errorf("the deployment failure: %+v", roll)
+	}
+	if !strings.Contains(pull.Offline, "a private registry") {
+		t.Errorf("the pull failure is not put down to the registry: %+v", pull)
+	}
+	md := render(Run{Focus: "x", Skip: "y"}, r, offline)
+	for _, want := range []string{"| 1 | 2 | 1 | 1 |", "## Failed\n\n- [It] [sig-apps] Deployment rolls over", "## Failed for want of a network", "Requires an IPv6 cluster", "`gcr.io/k8s-authenticated-test/agnhost:2.6`: a private registry"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
