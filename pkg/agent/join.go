@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/idlegc"
 	"github.com/kubox-io/kubox/pkg/join"
 	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/loadbalancer"
@@ -77,7 +78,8 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 		&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log},
 		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {
 			return followServers(ctx, lb, creds.Kubeconfig, j.ServerAddress, log.For("api-lb"))
-		}}})
+		}}},
+		idlegc.Component())
 	defer kuboxmetrics.New(kuboxmetrics.Sources{Phases: phases, CertDirs: []string{j.Paths.AgentTLSDir}, Imports: imports}).Register(log.Warnf)()
 	return (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kubox-io/kubox/pkg/component"
 	"github.com/kubox-io/kubox/pkg/config"
 	"github.com/kubox-io/kubox/pkg/configfile"
+	"github.com/kubox-io/kubox/pkg/idlegc"
 	"github.com/kubox-io/kubox/pkg/kubeclient"
 	"github.com/kubox-io/kubox/pkg/kuboxmetrics"
 	"github.com/kubox-io/kubox/pkg/logging"
@@ -163,6 +164,7 @@ func serverCommand() *ucli.Command {
 				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
 					Lines: [][]component.Component{comps, host}, Log: log, Phases: phases}}, cluster...)
 			}
+			comps = append(comps, idlegc.Component())
 			if err := (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...); err != nil {
 				return err
 			}
