@@ -147,23 +147,31 @@ func pollUntil(ctx context.Context, every time.Duration, f func() (bool, error))
 	}
 }
 
-// nodeReadySince: the node is Ready and its kubelet renewed its lease after
-// t0, so a Ready status left over from before a restart does not count.
+// nodeReadySince: the kubelet reported the node Ready during this start:
+// the Ready condition is true and its heartbeat (whole seconds) is not
+// older than t0's next second, so a Ready status left over from before a
+// restart does not count. The node's Lease would be no better a sign: on
+// a first start the kubelet's lease controller runs before the node is
+// registered, skips the Lease it cannot give an owner yet, and creates it
+// only at its next renewal, 10 s later.
 func nodeReadySince(ctx context.Context, cs *kubernetes.Clientset, t0 time.Time) (bool, error) {
-	lease, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, nodeName, metav1.GetOptions{})
-	if err != nil || lease.Spec.RenewTime == nil || lease.Spec.RenewTime.Time.Before(t0) {
-		return false, nil
-	}
 	node, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 	if err != nil {
 		return false, nil
 	}
+	return readySince(node, t0), nil
+}
+
+// readySince tells whether node's Ready condition is true with a
+// heartbeat from t0 on.
+func readySince(node *corev1.Node, t0 time.Time) bool {
+	fresh := t0.Truncate(time.Second).Add(time.Second)
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue, nil
+			return c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(fresh)
 		}
 	}
-	return false, nil
+	return false
 }
 
 func benchPod(name, image string) *corev1.Pod {
