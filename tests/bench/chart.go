@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image"
 	"image/color"
@@ -9,6 +10,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,6 +26,11 @@ type chartPanel struct {
 	Title      string   // e.g. "Start-up (s, median of 5, whiskers min–max)"
 	Categories []string // e.g. "cold /readyz", "cold node Ready", ...
 	Series     []chartSeries
+
+	// Either of these draws the panel as another kind (Timeline first if
+	// both are set); Categories are then unused.
+	Timeline *chartTimeline // Series gives the legend and the rows' colours
+	Stack    *chartStack    // Series is unused: the legend lists the parts
 }
 
 type chartSeries struct {
@@ -31,6 +38,36 @@ type chartSeries struct {
 	Values []float64 // one per category (median); NaN = no value, draw nothing
 	Low    []float64 // whisker bottom per category (may be nil = no whiskers)
 	High   []float64 // whisker top per category (may be nil)
+}
+
+// chartTimeline is a start-up's phases on one time axis: one row per
+// phase, a bar from the process's start (0) to the phase's time, rows of
+// one target in that target's colour.
+type chartTimeline struct {
+	Rows []chartTimelineRow
+}
+
+type chartTimelineRow struct {
+	Series int     // index into the panel's Series, for the colour and the legend
+	Label  string  // e.g. "api-server", "node Ready"
+	Start  float64 // seconds; usually 0
+	End    float64 // seconds; NaN = skip the row
+}
+
+// chartStack is one horizontal bar per target, split into parts (e.g.
+// each process's PSS), the parts in a shared legend.
+type chartStack struct {
+	Bars []chartStackBar
+}
+
+type chartStackBar struct {
+	Name  string // the target, e.g. "kubox (SQLite)"
+	Parts []chartStackPart
+}
+
+type chartStackPart struct {
+	Name  string  // e.g. "kubox", "containerd"; the same name has the same colour in every bar
+	Value float64 // e.g. MiB
 }
 
 // Layout constants in pixels. The font is a 7x13 bitmap, so sizes are
@@ -43,6 +80,21 @@ const (
 	chartMarginRight  = 20
 	chartMarginBottom = 2*chartLineHeight + 12 // two lines of category labels
 	chartSwatch       = 12
+	chartPad          = 10
+	chartLegendGap    = 18 // between legend entries
+
+	// The horizontal kinds (timeline, stack): rows start a little under
+	// the legend and the x axis with its tick labels follows the last row.
+	chartRowsTop    = 12
+	chartRowsBottom = 4 + 6 + chartLineHeight + chartPad
+	chartRowGap     = 6 // between timeline rows of different series
+	// Letters with descenders are 11 px tall, so 11 px rows are the
+	// tightest where neighbouring labels do not overlap.
+	chartTimelineRowMin = 11
+	chartTimelineRowMax = 16
+	// Stack rows have room for a value inside each segment.
+	chartStackRowMin = 20
+	chartStackRowMax = 56
 )
 
 var (
@@ -67,22 +119,31 @@ var (
 	}
 )
 
-func chartSeriesColor(i int) color.RGBA { return chartPalette[i%len(chartPalette)] }
+func chartSeriesColor(i int) color.RGBA {
+	n := len(chartPalette)
+	return chartPalette[(i%n+n)%n] // a timeline row's Series may be anything
+}
 
 // writeChart draws the panels stacked vertically into one PNG file at path.
 func writeChart(path string, panels []chartPanel) error {
-	h := chartPanelHeight * len(panels)
+	heights := make([]int, len(panels))
+	h := 0
+	for i, p := range panels {
+		heights[i] = chartPanelHeightOf(p)
+		h += heights[i]
+	}
 	if h == 0 {
 		h = chartPanelHeight // still produce a valid (empty) image
 	}
 	img := image.NewRGBA(image.Rect(0, 0, chartWidth, h))
 	draw.Draw(img, img.Bounds(), image.NewUniform(chartWhite), image.Point{}, draw.Src)
+	top := 0
 	for i, p := range panels {
-		top := i * chartPanelHeight
 		if i > 0 {
 			chartFillRect(img, image.Rect(0, top, chartWidth, top+1), chartDivider)
 		}
-		drawChartPanel(img, image.Rect(0, top, chartWidth, top+chartPanelHeight), p)
+		drawChartPanel(img, image.Rect(0, top, chartWidth, top+heights[i]), p)
+		top += heights[i]
 	}
 
 	var buf bytes.Buffer
@@ -115,21 +176,66 @@ func chartAt(s []float64, i int) float64 {
 	return v
 }
 
+// chartFinite reports whether v can be drawn.
+func chartFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// chartPanelHeightOf is the height a panel is drawn at: bar panels have a
+// fixed height, the horizontal kinds grow when their rows would not fit
+// at their minimum height.
+func chartPanelHeightOf(p chartPanel) int {
+	switch {
+	case p.Timeline != nil:
+		rows := chartTimelineRows(p.Timeline)
+		need := len(rows)*chartTimelineRowMin + chartTimelineGaps(rows)*chartRowGap
+		return chartRowsPanelHeight(p.Title, p.Series, need)
+	case p.Stack != nil:
+		names, bars := chartStackLayout(p.Stack)
+		return chartRowsPanelHeight(p.Title, chartLegendNames(names), len(bars)*chartStackRowMin)
+	}
+	return chartPanelHeight
+}
+
+// drawChartPanel draws p into r as the kind its fields select.
 func drawChartPanel(img *image.RGBA, r image.Rectangle, p chartPanel) {
-	const pad = 10
+	switch {
+	case p.Timeline != nil:
+		drawChartTimeline(img, r, p)
+	case p.Stack != nil:
+		drawChartStack(img, r, p)
+	default:
+		drawChartBars(img, r, p)
+	}
+}
+
+// chartLegendBase is the legend's baseline: on the title's row when both
+// fit, else on the next one.
+func chartLegendBase(r image.Rectangle, title string, legend []chartSeries) int {
+	base := r.Min.Y + chartPad + basicfont.Face7x13.Ascent
+	if chartTextWidth(chartASCII(title))+2*chartPad+chartLegendWidth(legend) > r.Dx()-chartMarginRight {
+		base += chartLineHeight + 6
+	}
+	return base
+}
+
+// drawChartHeader draws the title and the legend and returns the bottom y
+// of the legend.
+func drawChartHeader(img *image.RGBA, r image.Rectangle, title string, legend []chartSeries) int {
+	chartDrawText(img, chartASCII(title), r.Min.X+chartPad, r.Min.Y+chartPad+basicfont.Face7x13.Ascent, chartText)
+	return drawChartLegend(img, legend, r.Max.X-chartMarginRight, r.Min.X+chartPad, chartLegendBase(r, title, legend))
+}
+
+// chartHeaderBottom is what drawChartHeader returns, without drawing, so a
+// panel's height can be known before it is drawn.
+func chartHeaderBottom(r image.Rectangle, title string, legend []chartSeries) int {
+	rows := chartLegendRows(legend, r.Max.X-chartMarginRight-(r.Min.X+chartPad))
+	return chartLegendBase(r, title, legend) + max(len(rows)-1, 0)*(chartLineHeight+4) + basicfont.Face7x13.Descent
+}
+
+func drawChartBars(img *image.RGBA, r image.Rectangle, p chartPanel) {
+	const pad = chartPad
 	face := basicfont.Face7x13
 
-	// Title row, with the legend on the same row when both fit.
-	title := chartASCII(p.Title)
-	titleBase := r.Min.Y + pad + face.Ascent
-	chartDrawText(img, title, r.Min.X+pad, titleBase, chartText)
-
-	legendW := chartLegendWidth(p.Series)
-	legendBase := titleBase
-	if chartTextWidth(title)+2*pad+legendW > r.Dx()-chartMarginRight {
-		legendBase += chartLineHeight + 6
-	}
-	legendBottom := drawChartLegend(img, p.Series, r.Max.X-chartMarginRight, r.Min.X+pad, legendBase)
+	legendBottom := drawChartHeader(img, r, p.Title, p.Series)
 
 	// Value labels sit above the tallest bar and may be lifted clear of
 	// their neighbours, so leave two text lines above the plot area.
@@ -253,6 +359,262 @@ func drawChartPanel(img *image.RGBA, r image.Rectangle, p chartPanel) {
 	}
 	// x axis last so it stays crisp on top of the bars' bases.
 	chartFillRect(img, image.Rect(plotLeft, plotBottom, plotRight, plotBottom+1), chartAxis)
+}
+
+// chartRowsPanelHeight is the height of a horizontal panel whose rows take
+// need pixels at their minimum height, and never less than a bar panel's.
+func chartRowsPanelHeight(title string, legend []chartSeries, need int) int {
+	top := chartHeaderBottom(image.Rect(0, 0, chartWidth, 0), title, legend) + chartRowsTop
+	return max(chartPanelHeight, top+need+chartRowsBottom)
+}
+
+// chartRowHeight fits n rows plus gapPx into avail pixels, within lo..hi.
+func chartRowHeight(avail, n, gapPx, lo, hi int) int {
+	if n == 0 {
+		return hi
+	}
+	return min(max((avail-gapPx)/n, lo), hi)
+}
+
+// chartRowLabels fits the row labels into a column at most ~35% of the
+// panel wide, truncating longer ones, and returns the column's width.
+func chartRowLabels(labels []string, panelW int) ([]string, int) {
+	maxChars := panelW * 35 / 100 / chartCharAdvance
+	out := make([]string, len(labels))
+	w := 0
+	for i, l := range labels {
+		out[i] = chartTruncate(chartASCII(strings.TrimSpace(l)), maxChars)
+		w = max(w, chartTextWidth(out[i]))
+	}
+	return out, w
+}
+
+// chartXOf maps v in 0..top to plot's left..right edge.
+func chartXOf(plot image.Rectangle, top, v float64) int {
+	if !(v > 0) || !(top > 0) {
+		return plot.Min.X
+	}
+	return plot.Min.X + int(math.Round(min(v, top)/top*float64(plot.Dx())))
+}
+
+// drawChartXGrid draws the vertical grid lines of plot and the tick labels
+// under it; the axis lines go on after the bars so they stay crisp.
+func drawChartXGrid(img *image.RGBA, plot image.Rectangle, ticks []float64, unit string) {
+	face := basicfont.Face7x13
+	top := ticks[len(ticks)-1]
+	for i, t := range ticks {
+		x := chartXOf(plot, top, t)
+		if i > 0 {
+			chartFillRect(img, image.Rect(x, plot.Min.Y, x+1, plot.Max.Y), chartGrid)
+		}
+		chartFillRect(img, image.Rect(x, plot.Max.Y, x+1, plot.Max.Y+4), chartAxis)
+		label := chartNumber(t) + unit
+		chartDrawText(img, label, x-chartTextWidth(label)/2, plot.Max.Y+6+face.Ascent, chartText)
+	}
+}
+
+func drawChartAxes(img *image.RGBA, plot image.Rectangle) {
+	chartFillRect(img, image.Rect(plot.Min.X, plot.Min.Y, plot.Min.X+1, plot.Max.Y+1), chartAxis)
+	chartFillRect(img, image.Rect(plot.Min.X, plot.Max.Y, plot.Max.X+1, plot.Max.Y+1), chartAxis)
+}
+
+// chartTextMiddle is the baseline that centres a line of text on y.
+func chartTextMiddle(y int) int {
+	face := basicfont.Face7x13
+	return y + (face.Ascent-face.Descent)/2
+}
+
+// chartTimelineRows drops the rows without an end: they have nothing to
+// draw and take no space.
+func chartTimelineRows(t *chartTimeline) []chartTimelineRow {
+	var rows []chartTimelineRow
+	for _, r := range t.Rows {
+		if chartFinite(r.End) {
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+// chartTimelineGaps counts the changes of series between rows.
+func chartTimelineGaps(rows []chartTimelineRow) int {
+	n := 0
+	for i := 1; i < len(rows); i++ {
+		if rows[i].Series != rows[i-1].Series {
+			n++
+		}
+	}
+	return n
+}
+
+func drawChartTimeline(img *image.RGBA, r image.Rectangle, p chartPanel) {
+	legendBottom := drawChartHeader(img, r, p.Title, p.Series)
+	rows := chartTimelineRows(p.Timeline)
+
+	names := make([]string, len(rows))
+	values := make([]string, len(rows))
+	spans := make([][2]float64, len(rows))
+	maxV, valueW := 0.0, 0
+	for i, row := range rows {
+		names[i] = row.Label
+		start := row.Start
+		if !chartFinite(start) || start < 0 {
+			start = 0
+		}
+		end := max(row.End, 0)
+		spans[i] = [2]float64{min(start, end), max(start, end)}
+		maxV = max(maxV, spans[i][1])
+		values[i] = chartNumber(row.End) + "s"
+		valueW = max(valueW, chartTextWidth(values[i]))
+	}
+	labels, labelW := chartRowLabels(names, r.Dx())
+	ticks := chartNiceTicks(maxV)
+	top := ticks[len(ticks)-1]
+
+	plotTop := legendBottom + chartRowsTop
+	gaps := chartTimelineGaps(rows)
+	rowH := chartRowHeight(r.Max.Y-chartRowsBottom-plotTop, len(rows), gaps*chartRowGap,
+		chartTimelineRowMin, chartTimelineRowMax)
+	// The end values print right of the bars, so the axis stops short of
+	// the margin by the widest of them.
+	plot := image.Rect(r.Min.X+chartPad+labelW+8, plotTop,
+		r.Max.X-chartMarginRight-valueW-6, plotTop+len(rows)*rowH+gaps*chartRowGap+4)
+	drawChartXGrid(img, plot, ticks, "s")
+
+	barH := rowH - max(2, rowH/5)
+	y := plotTop
+	for i, row := range rows {
+		if i > 0 && row.Series != rows[i-1].Series {
+			y += chartRowGap
+		}
+		mid := y + rowH/2
+		x0, x1 := chartXOf(plot, top, spans[i][0]), chartXOf(plot, top, spans[i][1])
+		if spans[i][1] > spans[i][0] && x1 <= x0 {
+			x1 = x0 + 1 // keep tiny phases visible
+		}
+		by := y + (rowH-barH)/2
+		chartFillRect(img, image.Rect(x0, by, x1, by+barH), chartSeriesColor(row.Series))
+		chartDrawText(img, labels[i], plot.Min.X-8-chartTextWidth(labels[i]), chartTextMiddle(mid), chartText)
+		chartDrawText(img, values[i], x1+4, chartTextMiddle(mid), chartText)
+		y += rowH
+	}
+	drawChartAxes(img, plot)
+}
+
+// chartStackOther is the part the smallest parts are merged into.
+const chartStackOther = "other"
+
+// chartStackLayout orders the part names by first appearance across the
+// bars, which gives each its colour, and returns them with each bar's
+// drawable parts (finite and positive). The palette has 8 colours, so
+// with more names all but the 7 largest by total are merged into one
+// "other" part at the end of each bar rather than repeating a colour.
+func chartStackLayout(s *chartStack) (names []string, bars [][]chartStackPart) {
+	drawable := func(v float64) bool { return chartFinite(v) && v > 0 }
+	total := map[string]float64{}
+	for _, b := range s.Bars {
+		for _, pt := range b.Parts {
+			if !drawable(pt.Value) {
+				continue
+			}
+			if _, ok := total[pt.Name]; !ok {
+				names = append(names, pt.Name)
+			}
+			total[pt.Name] += pt.Value
+		}
+	}
+	keep := func(string) bool { return true }
+	if len(names) > len(chartPalette) {
+		ranked := slices.Clone(names)
+		slices.SortStableFunc(ranked, func(a, b string) int { return cmp.Compare(total[b], total[a]) })
+		kept := map[string]bool{}
+		for _, n := range ranked[:len(chartPalette)-1] {
+			kept[n] = true
+		}
+		keep = func(n string) bool { return kept[n] }
+		names = slices.DeleteFunc(names, func(n string) bool { return !kept[n] })
+		if !kept[chartStackOther] {
+			names = append(names, chartStackOther)
+		}
+	}
+	bars = make([][]chartStackPart, len(s.Bars))
+	for i, b := range s.Bars {
+		other := 0.0
+		for _, pt := range b.Parts {
+			switch {
+			case !drawable(pt.Value):
+			case keep(pt.Name):
+				bars[i] = append(bars[i], pt)
+			default:
+				other += pt.Value
+			}
+		}
+		if other > 0 {
+			bars[i] = append(bars[i], chartStackPart{Name: chartStackOther, Value: other})
+		}
+	}
+	return names, bars
+}
+
+// drawChartStack draws one bar per target; the unit is the title's, so the
+// ticks and values are plain numbers.
+func drawChartStack(img *image.RGBA, r image.Rectangle, p chartPanel) {
+	names, bars := chartStackLayout(p.Stack)
+	colour := map[string]color.RGBA{}
+	for i, n := range names {
+		colour[n] = chartSeriesColor(i)
+	}
+	legendBottom := drawChartHeader(img, r, p.Title, chartLegendNames(names))
+
+	barNames := make([]string, len(bars))
+	totals := make([]string, len(bars))
+	maxV, totalW := 0.0, 0
+	for i, parts := range bars {
+		barNames[i] = p.Stack.Bars[i].Name
+		sum := 0.0
+		for _, pt := range parts {
+			sum += pt.Value
+		}
+		maxV = max(maxV, sum)
+		if len(parts) > 0 {
+			totals[i] = chartNumber(sum)
+			totalW = max(totalW, chartTextWidth(totals[i]))
+		}
+	}
+	labels, labelW := chartRowLabels(barNames, r.Dx())
+	ticks := chartNiceTicks(maxV)
+	top := ticks[len(ticks)-1]
+
+	plotTop := legendBottom + chartRowsTop
+	rowH := chartRowHeight(r.Max.Y-chartRowsBottom-plotTop, len(bars), 0, chartStackRowMin, chartStackRowMax)
+	plot := image.Rect(r.Min.X+chartPad+labelW+8, plotTop,
+		r.Max.X-chartMarginRight-totalW-6, plotTop+len(bars)*rowH+4)
+	drawChartXGrid(img, plot, ticks, "")
+
+	barH := min(max(rowH*3/5, chartStackRowMin-6), 32)
+	for i, parts := range bars {
+		mid := plotTop + i*rowH + rowH/2
+		by := mid - barH/2
+		chartDrawText(img, labels[i], plot.Min.X-8-chartTextWidth(labels[i]), chartTextMiddle(mid), chartText)
+		sum := 0.0
+		for j, pt := range parts {
+			x0, x1 := chartXOf(plot, top, sum), chartXOf(plot, top, sum+pt.Value)
+			sum += pt.Value
+			chartFillRect(img, image.Rect(x0, by, x1, by+barH), colour[pt.Name])
+			if j > 0 && x1-x0 >= 3 {
+				// A hairline keeps two parts of one colour apart.
+				chartFillRect(img, image.Rect(x0, by, x0+1, by+barH), chartWhite)
+			}
+			text := chartNumber(pt.Value)
+			if w := chartTextWidth(text); x1-x0 >= w+6 {
+				chartDrawHaloText(img, text, (x0+x1-w)/2, chartTextMiddle(mid))
+			}
+		}
+		if len(parts) > 0 {
+			chartDrawText(img, totals[i], chartXOf(plot, top, sum)+4, chartTextMiddle(mid), chartText)
+		}
+	}
+	drawChartAxes(img, plot)
 }
 
 // chartPanelMax is the largest finite value the y axis has to show.
@@ -423,7 +785,7 @@ func chartLegendEntryWidth(name string) int {
 }
 
 func chartLegendWidth(series []chartSeries) int {
-	const spacing = 18
+	const spacing = chartLegendGap
 	w := 0
 	for i, s := range series {
 		if i > 0 {
@@ -434,22 +796,27 @@ func chartLegendWidth(series []chartSeries) int {
 	return w
 }
 
-// drawChartLegend lays the entries out right-aligned at right, wrapping onto
-// further rows when they would pass left, and returns the bottom y of the
-// last row.
-func drawChartLegend(img *image.RGBA, series []chartSeries, right, left, baseline int) int {
-	const spacing = 18
-	face := basicfont.Face7x13
-	if len(series) == 0 {
-		return baseline + face.Descent
+// chartLegendNames makes legend entries for names, coloured by index.
+func chartLegendNames(names []string) []chartSeries {
+	s := make([]chartSeries, len(names))
+	for i, n := range names {
+		s[i].Name = n
 	}
-	// Split into rows first so every row can be right-aligned.
+	return s
+}
+
+// chartLegendRows splits the legend entries into rows at most width wide.
+func chartLegendRows(series []chartSeries, width int) [][]int {
+	const spacing = chartLegendGap
+	if len(series) == 0 {
+		return nil
+	}
 	var rows [][]int
 	var row []int
 	rowW := 0
 	for i, s := range series {
 		w := chartLegendEntryWidth(s.Name)
-		if len(row) > 0 && rowW+spacing+w > right-left {
+		if len(row) > 0 && rowW+spacing+w > width {
 			rows, row, rowW = append(rows, row), nil, 0
 		}
 		if len(row) > 0 {
@@ -457,7 +824,20 @@ func drawChartLegend(img *image.RGBA, series []chartSeries, right, left, baselin
 		}
 		row, rowW = append(row, i), rowW+w
 	}
-	rows = append(rows, row)
+	return append(rows, row)
+}
+
+// drawChartLegend lays the entries out right-aligned at right, wrapping onto
+// further rows when they would pass left, and returns the bottom y of the
+// last row.
+func drawChartLegend(img *image.RGBA, series []chartSeries, right, left, baseline int) int {
+	const spacing = chartLegendGap
+	face := basicfont.Face7x13
+	// Split into rows first so every row can be right-aligned.
+	rows := chartLegendRows(series, right-left)
+	if len(rows) == 0 {
+		return baseline + face.Descent
+	}
 
 	y := baseline
 	for ri, row := range rows {

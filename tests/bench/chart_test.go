@@ -83,6 +83,11 @@ func countColors(img image.Image, r image.Rectangle) map[color.RGBA]int {
 	return counts
 }
 
+func rgbaAt(img image.Image, x, y int) color.RGBA {
+	r, g, b, a := img.At(x, y).RGBA()
+	return color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+}
+
 func TestWriteChartDegenerate(t *testing.T) {
 	nan := math.NaN()
 	dir := t.TempDir()
@@ -114,6 +119,29 @@ func TestWriteChartDegenerate(t *testing.T) {
 			{Name: "eight long series name here", Values: []float64{15, 16}},
 			{Name: "nine long series name here", Values: []float64{17, 18}},
 		}}},
+		"empty timeline": {{Timeline: &chartTimeline{}}},
+		"timeline oddities": {{Title: "t", Series: []chartSeries{{Name: "s"}}, Timeline: &chartTimeline{Rows: []chartTimelineRow{
+			{Series: -3, Label: "negative series", End: 1},
+			{Series: 42, Label: "series out of range", End: 2},
+			{Label: "NaN start", Start: nan, End: 3},
+			{Label: "end before start", Start: 5, End: 4},
+			{Label: "negative", Start: -2, End: -1},
+			{Label: "inf", End: math.Inf(1)},
+			{Label: "huge", End: 1e300},
+			{Label: "tiny", End: 1e-9},
+			{Label: "a label far too long to fit into a third of the width of the chart, truncated"},
+		}}}},
+		"timeline all NaN":  {{Series: []chartSeries{{Name: "s"}}, Timeline: &chartTimeline{Rows: []chartTimelineRow{{End: nan}, {End: nan}}}}},
+		"timeline 300 rows": {{Timeline: &chartTimeline{Rows: make([]chartTimelineRow, 300)}}},
+		"empty stack":       {{Stack: &chartStack{}}},
+		"stack oddities": {{Title: "t", Series: []chartSeries{{Name: "ignored"}}, Stack: &chartStack{Bars: []chartStackBar{
+			{Name: "no parts"},
+			{Name: "bad parts", Parts: []chartStackPart{{"a", nan}, {"b", -1}, {"c", 0}, {"d", math.Inf(1)}}},
+			{Name: "huge", Parts: []chartStackPart{{"a", 1e308}, {"b", 1e308}}},
+			{Name: "a bar name far too long to fit into a third of the width of the chart", Parts: []chartStackPart{{"", 1}, {"a", 1e-9}}},
+		}}}},
+		"stack 300 bars": {{Stack: &chartStack{Bars: make([]chartStackBar, 300)}}},
+		"both kinds set": {{Timeline: &chartTimeline{}, Stack: &chartStack{}}},
 	}
 	for name, panels := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -171,5 +199,284 @@ func TestChartNumber(t *testing.T) {
 		if got := chartNumber(v); got != want {
 			t.Errorf("chartNumber(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// decodeChart writes panels and decodes the PNG back.
+func decodeChart(t *testing.T, panels []chartPanel) image.Image {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "chart.png")
+	if err := writeChart(path, panels); err != nil {
+		t.Fatalf("writeChart: %v", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return img
+}
+
+func samePixels(a, b image.Image, r image.Rectangle) bool {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if a.At(x, y) != b.At(x, y) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func timelinePanel(rows []chartTimelineRow) chartPanel {
+	return chartPanel{
+		Title:    "Start-up timeline (s, first start)",
+		Series:   []chartSeries{{Name: "kubox (SQLite)"}, {Name: "kubox (etcd)"}, {Name: "k3s"}, {Name: "k0s"}},
+		Timeline: &chartTimeline{Rows: rows},
+	}
+}
+
+func TestWriteChartTimeline(t *testing.T) {
+	nan := math.NaN()
+	phases := []string{"api-server", "scheduler", "controller-manager", "node registered", "node Ready"}
+	var rows, withNaN []chartTimelineRow
+	for s := 0; s < 3; s++ { // series 3 (k0s) has no rows
+		for i, ph := range phases {
+			row := chartTimelineRow{Series: s, Label: ph, End: float64(i+1) * float64(s+1)}
+			rows = append(rows, row)
+			withNaN = append(withNaN, row)
+			if i == 2 {
+				// A phase one target never reached, in another series' colour.
+				withNaN = append(withNaN, chartTimelineRow{Series: 3, Label: "never", End: nan})
+			}
+		}
+	}
+
+	img := decodeChart(t, []chartPanel{timelinePanel(withNaN)})
+	b := img.Bounds()
+	if b.Dx() != chartWidth || b.Dy() != chartPanelHeight {
+		t.Fatalf("size %dx%d, want %dx%d", b.Dx(), b.Dy(), chartWidth, chartPanelHeight)
+	}
+	counts := countColors(img, b)
+	swatch := chartSwatch * chartSwatch
+	// The bars grow with the series (ends ×1, ×2, ×3), so must the pixels.
+	prev := swatch
+	for s := 0; s < 3; s++ {
+		n := counts[chartSeriesColor(s)]
+		if n < prev+500 {
+			t.Errorf("series %d: %d pixels, want more than %d (bars longer than the previous series')", s, n, prev+500)
+		}
+		prev = n
+	}
+	if n := counts[chartSeriesColor(3)]; n != swatch {
+		t.Errorf("series without drawable rows: %d pixels, want only its legend swatch (%d)", n, swatch)
+	}
+
+	// Down a column just right of the y axis, which every bar crosses: the
+	// rows in their order, evenly spaced, with a wider gap between series.
+	top := chartHeaderBottom(b, "Start-up timeline (s, first start)", timelinePanel(nil).Series) + 1
+	axisX := -1
+	for x := b.Min.X; x < b.Max.X && axisX < 0; x++ {
+		for y := top; y < b.Max.Y; y++ {
+			if rgbaAt(img, x, y) == chartSeriesColor(0) {
+				axisX = x
+				break
+			}
+		}
+	}
+	type run struct {
+		c          color.RGBA
+		start, end int
+	}
+	var runs []run
+	for y := top; y < b.Max.Y; y++ {
+		c := rgbaAt(img, axisX, y)
+		switch {
+		case c != chartSeriesColor(0) && c != chartSeriesColor(1) && c != chartSeriesColor(2):
+		case len(runs) > 0 && runs[len(runs)-1].c == c && runs[len(runs)-1].end == y:
+			runs[len(runs)-1].end++
+		default:
+			runs = append(runs, run{c, y, y + 1})
+		}
+	}
+	if len(runs) != len(rows) {
+		t.Fatalf("found %d bars at x=%d, want %d", len(runs), axisX, len(rows))
+	}
+	space := runs[1].start - runs[0].end
+	for i, r := range runs {
+		if r.c != chartSeriesColor(rows[i].Series) {
+			t.Errorf("bar %d: colour %v, want series %d", i, r.c, rows[i].Series)
+		}
+		if i == 0 {
+			continue
+		}
+		want := space
+		if rows[i].Series != rows[i-1].Series {
+			want += chartRowGap
+		}
+		if got := r.start - runs[i-1].end; got != want {
+			t.Errorf("space above bar %d: %d px, want %d", i, got, want)
+		}
+	}
+
+	// A NaN row takes no space and draws nothing.
+	without := decodeChart(t, []chartPanel{timelinePanel(rows)})
+	if !samePixels(img, without, b) {
+		t.Error("a row with a NaN end changed the image")
+	}
+}
+
+func TestWriteChartTimelineTaller(t *testing.T) {
+	bars := chartPanel{
+		Title:      "Memory",
+		Categories: []string{"idle"},
+		Series:     []chartSeries{{Name: "a", Values: []float64{1}}, {Name: "b", Values: []float64{2}}},
+	}
+	var rows []chartTimelineRow
+	for i := 0; i < 60; i++ {
+		rows = append(rows, chartTimelineRow{Series: i / 20, Label: "phase", End: 1 + float64(i)/10})
+	}
+	tall := timelinePanel(rows)
+	short := timelinePanel(rows[:10])
+
+	if h := chartPanelHeightOf(short); h != chartPanelHeight {
+		t.Errorf("10-row timeline: height %d, want %d", h, chartPanelHeight)
+	}
+	th := chartPanelHeightOf(tall)
+	if th < 60*chartTimelineRowMin {
+		t.Fatalf("60-row timeline: height %d, want at least %d", th, 60*chartTimelineRowMin)
+	}
+
+	img := decodeChart(t, []chartPanel{bars, tall})
+	b := img.Bounds()
+	if b.Dy() != chartPanelHeight+th {
+		t.Fatalf("height %d, want %d (bar panel + timeline)", b.Dy(), chartPanelHeight+th)
+	}
+	// The bar panel above is drawn as on its own.
+	alone := decodeChart(t, []chartPanel{bars})
+	if !samePixels(img, alone, image.Rect(0, 0, chartWidth, chartPanelHeight)) {
+		t.Error("the bar panel above a timeline changed")
+	}
+	// The last series' rows are the bottom third, so they must reach into
+	// the part the panel grew by.
+	grown := image.Rect(0, b.Max.Y-(th-chartPanelHeight), chartWidth, b.Max.Y)
+	if n := countColors(img, grown)[chartSeriesColor(2)]; n < 20*chartTimelineRowMin {
+		t.Errorf("last series: %d pixels in the grown part, want rows there", n)
+	}
+}
+
+func TestWriteChartStack(t *testing.T) {
+	p := chartPanel{Title: "Memory by process (MiB PSS)", Stack: &chartStack{Bars: []chartStackBar{
+		{Name: "kubox (SQLite)", Parts: []chartStackPart{{"kubox", 100}, {"containerd", 50}}},
+		{Name: "kubox (etcd)", Parts: []chartStackPart{{"containerd", 40}, {"kubox", 200}, {"etcd", 80}}},
+		{Name: "k3s", Parts: []chartStackPart{{"etcd", 30}, {"kubox", 60}}},
+	}}}
+	img := decodeChart(t, []chartPanel{p})
+	b := img.Bounds()
+	if b.Dx() != chartWidth || b.Dy() != chartPanelHeight {
+		t.Fatalf("size %dx%d, want %dx%d", b.Dx(), b.Dy(), chartWidth, chartPanelHeight)
+	}
+	kubox, containerd, etcd := chartSeriesColor(0), chartSeriesColor(1), chartSeriesColor(2)
+	palette := map[color.RGBA]bool{}
+	for _, c := range chartPalette {
+		palette[c] = true
+	}
+
+	// Find the bars as bands of rows with palette pixels under the legend,
+	// then read each bar's segments along its top row, which values
+	// printed inside do not reach.
+	type run struct {
+		c color.RGBA
+		n int
+	}
+	var bands [][]run
+	inBand := false
+	for y := chartHeaderBottom(b, p.Title, chartLegendNames([]string{"kubox", "containerd", "etcd"})) + 1; y < b.Max.Y; y++ {
+		n := 0
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if palette[rgbaAt(img, x, y)] {
+				n++
+			}
+		}
+		if n < 20 {
+			inBand = false
+			continue
+		}
+		if inBand {
+			continue
+		}
+		inBand = true
+		var runs []run
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := rgbaAt(img, x, y)
+			switch {
+			case !palette[c]:
+			case len(runs) > 0 && runs[len(runs)-1].c == c:
+				runs[len(runs)-1].n++
+			default:
+				runs = append(runs, run{c, 1})
+			}
+		}
+		bands = append(bands, runs)
+	}
+
+	want := [][]color.RGBA{{kubox, containerd}, {containerd, kubox, etcd}, {etcd, kubox}}
+	if len(bands) != len(want) {
+		t.Fatalf("found %d bars, want %d: %v", len(bands), len(want), bands)
+	}
+	for i, runs := range bands {
+		var got []color.RGBA
+		for _, r := range runs {
+			got = append(got, r.c)
+		}
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("bar %d: segment colours %v, want %v", i, got, want[i])
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	// Widths follow the values: kubox is 100, 200 and 60.
+	k1, k2, k3 := bands[0][0].n, bands[1][1].n, bands[2][1].n
+	if math.Abs(float64(k2)-2*float64(k1)) > 3 || math.Abs(float64(k3)-0.6*float64(k1)) > 3 {
+		t.Errorf("kubox segments %d, %d, %d px, want in the ratio 100:200:60", k1, k2, k3)
+	}
+}
+
+func TestChartStackLayout(t *testing.T) {
+	nan := math.NaN()
+	// Ten names: p7, p8 and p9 (also in bar a, so first seen there) are
+	// the smallest by total and go into "other"; the rest keep their order
+	// of first appearance.
+	var parts []chartStackPart
+	for i := 0; i < 10; i++ {
+		parts = append(parts, chartStackPart{Name: "p" + string(rune('0'+i)), Value: float64(100 - i)})
+	}
+	s := &chartStack{Bars: []chartStackBar{
+		{Name: "a", Parts: append([]chartStackPart{{"p9", 0.5}, {"bad", nan}, {"neg", -1}}, parts[:5]...)},
+		{Name: "b", Parts: parts[5:]},
+		{Name: "empty"},
+	}}
+	names, bars := chartStackLayout(s)
+	if want := []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "other"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("names %v, want %v", names, want)
+	}
+	want := [][]chartStackPart{
+		{parts[0], parts[1], parts[2], parts[3], parts[4], {"other", 0.5}},
+		{parts[5], parts[6], {"other", 93 + 92 + 91}},
+		nil,
+	}
+	if !reflect.DeepEqual(bars, want) {
+		t.Errorf("bars %v, want %v", bars, want)
+	}
+
+	// Up to eight names nothing is merged.
+	names, _ = chartStackLayout(&chartStack{Bars: []chartStackBar{{Parts: parts[:8]}}})
+	if len(names) != 8 || names[7] != "p7" {
+		t.Errorf("eight names: got %v", names)
 	}
 }
