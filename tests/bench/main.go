@@ -41,7 +41,10 @@ type options struct {
 	targets    map[string]bool
 	compact    time.Duration
 	profile    bool
-	readme     string // README whose results block is replaced, "" for none
+	smallMB    float64       // memory limit for the small-hardware run, 0 for none
+	smallPods  int           // pods the small-hardware node runs
+	smallHold  time.Duration // how long it must stay Ready
+	readme     string        // README whose results block is replaced, "" for none
 }
 
 func main() {
@@ -56,9 +59,12 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "idle time before memory is sampled")
 	flag.IntVar(&o.objects, "objects", 5000, "ConfigMaps per API run")
 	flag.IntVar(&o.pods, "pods", 30, "pods created at once")
-	flag.IntVar(&o.updates, "updates", 20000, "updates of one ConfigMap for the datastore growth")
+	flag.IntVar(&o.updates, "updates", 100000, "updates of one ConfigMap for the datastore growth")
 	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "datastore compaction interval during the datastore growth phase")
 	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline,kubox-ha", "targets to run")
+	flag.Float64Var(&o.smallMB, "small-limit-mib", 512, "memory limit (MiB) of the cgroup kubox's whole node runs in for the small-hardware run; 0 skips it")
+	flag.IntVar(&o.smallPods, "small-pods", 10, "pods the small-hardware node runs")
+	flag.DurationVar(&o.smallHold, "small-hold", 5*time.Minute, "how long the small-hardware node must stay Ready with its pods")
 	flag.BoolVar(&o.profile, "profile", true, "also capture kubox's start-up CPU and idle heap profiles")
 	flag.StringVar(&o.readme, "readme", "", "also put the results table into this README, between its "+readmeStart+" markers")
 	reportOnly := flag.Bool("report-only", false, "measure nothing: render results.md and the chart again from results.json, with the sizes of the files as they are now (e.g. after make release)")
@@ -216,6 +222,21 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		save()
 	}
+	if o.smallMB > 0 && o.targets["kubox"] {
+		progress("kubox: small hardware: whole node in %.0f MiB, %d pods, held %s", o.smallMB, o.smallPods, o.smallHold)
+		s, err := measureSmall(ctx, all[0], img.Pause, o.smallMB, o.smallPods, o.smallHold)
+		if err != nil {
+			save()
+			return fmt.Errorf("small hardware: %w", err)
+		}
+		res.Small = s
+		if s.OK {
+			progress("kubox: small hardware: held %.0f s, peak %.0f MiB (working set %.0f MiB), no OOM kill", s.HeldS, s.PeakMB, s.PeakSampleMB)
+		} else {
+			progress("kubox: small hardware failed: %s (peak %.0f MiB)", s.Failure, s.PeakMB)
+		}
+		save()
+	}
 	if o.profile && o.targets["kubox"] {
 		if err := profileKubox(ctx, o, all[0], img); err != nil {
 			return err
@@ -326,7 +347,7 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 }
 
 // finalPhases run once per target, on the last run's node: list latency at
-// 5,000 and 20,000 objects, and SQLite growth under 20,000 updates.
+// 5,000 and 20,000 objects, and SQLite growth under o.updates updates.
 func finalPhases(ctx context.Context, o options, t target, r *targetResult, img imagesInfo, cs *kubernetes.Clientset) error {
 	progress("%s: list latency at %v objects", t.Name(), o.listSizes)
 	lists, err := measureLists(ctx, cs, o.listSizes, o.runs, "bench-list")
@@ -339,12 +360,12 @@ func finalPhases(ctx context.Context, o options, t target, r *targetResult, img 
 	}
 	if db, wal := t.SQLiteFiles(); db != "" {
 		t.Stop()
-		progress("%s: %d updates of one ConfigMap, compaction every %s", t.Name(), o.updates, o.compact)
+		progress("%s: %d updates of one ConfigMap by 4 callers, compaction every %s", t.Name(), o.updates, o.compact)
 		opts := startOpts{ExtraArgs: []string{"--datastore-compact-interval", o.compact.String()}}
 		if _, err := measureStart(ctx, t, opts, img.Pause, false, 2); err != nil {
 			return err
 		}
-		s, err := measureStore(ctx, cs, db, wal, o.updates, o.compact)
+		s, err := measureStore(ctx, cs, db, wal, o.updates, 4, o.compact)
 		if err != nil {
 			return fmt.Errorf("%s: datastore growth: %w", t.Name(), err)
 		}

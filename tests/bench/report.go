@@ -22,6 +22,7 @@ type results struct {
 	Settings map[string]string `json:"settings"`
 	Targets  []*targetResult   `json:"targets"`
 	Sizes    []sizeEntry       `json:"sizes"`
+	Small    *smallResult      `json:"small_hardware,omitempty"`
 }
 
 type targetResult struct {
@@ -51,6 +52,7 @@ func newResults(o options) *results {
 		Settings: map[string]string{
 			"runs": fmt.Sprint(o.runs), "idle": o.idle.String(), "objects": fmt.Sprint(o.objects),
 			"pods": fmt.Sprint(o.pods), "updates": fmt.Sprint(o.updates), "compact_interval": o.compact.String(),
+			"small_limit_mib": fmt.Sprint(o.smallMB), "small_pods": fmt.Sprint(o.smallPods), "small_hold": o.smallHold.String(),
 		},
 	}
 	return r
@@ -458,6 +460,7 @@ func (r *results) markdown() string {
 	b.WriteString(r.table("Start-up, seconds from process start (lower is better)",
 		"First start: empty state, certificates included. Restart: processes stopped and started again, containers left running. Node Ready counts only a heartbeat from the new start; the pod is created as soon as the API answers.",
 		startFigures()))
+	b.WriteString(r.phaseTable())
 	b.WriteString(r.table(fmt.Sprintf("Memory after %s idle, MiB (lower is better)", r.Settings["idle"]),
 		"Every process of the node (control plane, kubelet, kube-proxy, datastore, containerd, shims, CoreDNS and the bench's pause pod), summed; PSS shares pages fairly between processes. The cgroup holds all of them; its working set leaves out inactive file cache.",
 		memFigures()))
@@ -468,6 +471,7 @@ func (r *results) markdown() string {
 	b.WriteString(r.haTable())
 	b.WriteString(r.table(fmt.Sprintf("%s pods created at once, seconds (lower is better)", r.Settings["pods"]), "", podFigures()))
 	b.WriteString(r.storeTable())
+	b.WriteString(r.smallTable())
 	b.WriteString(r.sizeTable())
 	return b.String()
 }
@@ -502,16 +506,7 @@ func (r *results) procTable() string {
 		if len(t.Memory) == 0 {
 			continue
 		}
-		all := map[string][]float64{}
-		for _, m := range t.Memory {
-			for k, v := range m.ByProcess {
-				all[k] = append(all[k], v)
-			}
-		}
-		med := map[string]float64{}
-		for k, v := range all {
-			med[k] = summarize(v).Median
-		}
+		med := medianByProcess(t)
 		var parts []string
 		for _, k := range topProcesses(med) {
 			parts = append(parts, fmt.Sprintf("%s %s", k, fmtNum(med[k])))
@@ -528,11 +523,19 @@ func (r *results) storeTable() string {
 		if s == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "\n### Datastore growth: %s, %d updates of one ConfigMap, compaction every %s\n\n", t.Label, s.Updates, s.CompactInterval)
+		by := ""
+		if s.Concurrency > 1 {
+			by = fmt.Sprintf(" by %d callers", s.Concurrency)
+		}
+		fmt.Fprintf(&b, "\n### Datastore growth: %s, %d updates of one ConfigMap%s, compaction every %s\n\n", t.Label, s.Updates, by, s.CompactInterval)
 		b.WriteString("| | database | WAL |\n|---|---|---|\n")
 		fmt.Fprintf(&b, "| before | %s MiB | %s MiB |\n", fmtNum(s.DBBeforeMB), fmtNum(s.WALBeforeMB))
 		fmt.Fprintf(&b, "| after the updates | %s MiB | %s MiB |\n", fmtNum(s.DBAfterMB), fmtNum(s.WALAfterMB))
 		fmt.Fprintf(&b, "| two compactions later | %s MiB | %s MiB |\n\n", fmtNum(s.DBCompactedMB), fmtNum(s.WALCompactedMB))
+		if before := s.DBBeforeMB + s.WALBeforeMB; before > 0 {
+			fmt.Fprintf(&b, "Database and WAL together, two compactions after the updates: %s MiB, %.2f× what they were before them.\n",
+				fmtNum(s.DBCompactedMB+s.WALCompactedMB), (s.DBCompactedMB+s.WALCompactedMB)/before)
+		}
 		fmt.Fprintf(&b, "Updates: %.0f/s, p99 %s ms, longest %s ms. A read every 10 ms throughout: p99 %s ms, longest stall %s ms.\n",
 			s.UpdatesPerS, fmtNum(s.UpdateP99ms), fmtNum(s.UpdateMaxms), fmtNum(s.ProbeP99ms), fmtNum(s.ProbeMaxms))
 	}
@@ -589,6 +592,128 @@ func (r *results) panels() []chartPanel {
 	}
 	return []chartPanel{
 		mk(fmt.Sprintf("Start-up, s (median of %s, whiskers min-max; lower is better)", r.Settings["runs"]), startFigures()),
+		r.timelinePanel(),
 		mk(fmt.Sprintf("Memory after %s idle, MiB (lower is better)", r.Settings["idle"]), memFigures()),
+		r.stackPanel(),
 	}
+}
+
+// timelinePanel: a first start of each node target on one time axis:
+// kubox's own phases, then the milestones the bench times for every
+// target (medians over the runs).
+func (r *results) timelinePanel() chartPanel {
+	p := chartPanel{Title: "First start, s from process start (median): kubox's components ready, and (=) what a user waits for", Timeline: &chartTimeline{}}
+	for i, t := range r.nodes() {
+		p.Series = append(p.Series, chartSeries{Name: t.Label})
+		var rows []chartTimelineRow
+		for _, ph := range medianPhases(t) {
+			rows = append(rows, chartTimelineRow{Series: i, Label: ph.name, End: ph.s})
+		}
+		for _, f := range startFigures() {
+			if !strings.HasPrefix(f.label, "first start: ") {
+				continue
+			}
+			if xs := f.get(t); len(xs) > 0 {
+				rows = append(rows, chartTimelineRow{Series: i,
+					Label: "= " + strings.TrimPrefix(f.label, "first start: "), End: summarize(xs).Median})
+			}
+		}
+		sort.SliceStable(rows, func(a, b int) bool { return rows[a].End < rows[b].End })
+		p.Timeline.Rows = append(p.Timeline.Rows, rows...)
+	}
+	return p
+}
+
+// stackPanel: idle PSS of each node target, by process (medians).
+func (r *results) stackPanel() chartPanel {
+	p := chartPanel{Title: fmt.Sprintf("PSS by process after %s idle, MiB (median)", r.Settings["idle"]), Stack: &chartStack{}}
+	for _, t := range r.nodes() {
+		med := medianByProcess(t)
+		if len(med) == 0 {
+			continue
+		}
+		bar := chartStackBar{Name: t.Label}
+		for _, k := range topProcesses(med) {
+			bar.Parts = append(bar.Parts, chartStackPart{Name: k, Value: med[k]})
+		}
+		p.Stack.Bars = append(p.Stack.Bars, bar)
+	}
+	return p
+}
+
+type medianPhase struct {
+	name string
+	s    float64
+}
+
+// medianPhases: kubox's start-up phases on first starts, median each, in
+// the order they were reached.
+func medianPhases(t *targetResult) []medianPhase {
+	all := map[string][]float64{}
+	for _, st := range t.Cold {
+		for k, v := range st.Phases {
+			all[k] = append(all[k], v)
+		}
+	}
+	var list []medianPhase
+	for k, v := range all {
+		list = append(list, medianPhase{k, summarize(v).Median})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		return list[i].s < list[j].s || list[i].s == list[j].s && list[i].name < list[j].name
+	})
+	return list
+}
+
+// medianByProcess: idle PSS by process label, median over the runs.
+func medianByProcess(t *targetResult) map[string]float64 {
+	all := map[string][]float64{}
+	for _, m := range t.Memory {
+		for k, v := range m.ByProcess {
+			all[k] = append(all[k], v)
+		}
+	}
+	med := map[string]float64{}
+	for k, v := range all {
+		med[k] = summarize(v).Median
+	}
+	return med
+}
+
+// phaseTable: when each of kubox's components was first ready on a first
+// start, median over the runs, beside the milestones the bench times.
+func (r *results) phaseTable() string {
+	var b strings.Builder
+	for _, t := range r.Targets {
+		list := medianPhases(t)
+		if len(list) == 0 {
+			continue
+		}
+		var parts []string
+		for _, p := range list {
+			parts = append(parts, fmt.Sprintf("%s %s", p.name, fmtNum(p.s)))
+		}
+		fmt.Fprintf(&b, "\n%s, first start, each component first ready (kubox_startup_phase_seconds, median s): %s.\n", t.Label, strings.Join(parts, ", "))
+	}
+	return b.String()
+}
+
+// smallTable: the whole node under a small machine's memory.
+func (r *results) smallTable() string {
+	s := r.Small
+	if s == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Small hardware: kubox (SQLite) in a %s MiB memory cgroup\n\n", fmtNum(s.LimitMB))
+	b.WriteString("The whole node (kubox, containerd, shims, CoreDNS and the pods) in one memory cgroup with that limit, from empty state: " +
+		fmt.Sprintf("node Ready, then %d pause pods, then %s of checks every 5 s that the node stays Ready, the pods Running and unrestarted, and the kernel killed nothing.\n\n", s.Pods, r.Settings["small_hold"]))
+	b.WriteString("| result | node Ready, s | held, s | peak usage, MiB | peak working set, MiB | OOM kills | restarts |\n|---|---|---|---|---|---|---|\n")
+	result := "passed"
+	if !s.OK {
+		result = "failed: " + s.Failure
+	}
+	fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %d | %d |\n", result, fmtNum(s.NodeReadyS), s.HeldS, fmtNum(s.PeakMB), fmtNum(s.PeakSampleMB), s.OOMKills, s.Restarts)
+	b.WriteString("\nPeak usage is the cgroup's high-water mark, page cache included (the kernel reclaims cache before it kills); the working set leaves inactive file cache out.\n")
+	return b.String()
 }

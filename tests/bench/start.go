@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +23,10 @@ type startTimes struct {
 	NodeReady  float64 `json:"node_ready_s"`
 	PodRunning float64 `json:"first_pod_running_s"`
 	SystemPods float64 `json:"kube_system_ready_s,omitempty"`
+	// Phases are kubox's own start-up phases (kubox_startup_phase_seconds
+	// on the API server's /metrics), seconds from kubox's start; none for
+	// the baseline, whose processes do not report one.
+	Phases map[string]float64 `json:"phases,omitempty"`
 }
 
 // measureStart starts t and times what a user waits for: the API's
@@ -77,7 +83,50 @@ func measureStart(ctx context.Context, t target, opts startOpts, podImage string
 	if firstErr != nil {
 		return fail("start", firstErr)
 	}
+	st.Phases = startupPhases(ctx, cs)
 	return st, nil
+}
+
+// startupPhases reads kubox_startup_phase_seconds from the API server's
+// /metrics with the admin credentials; nil when there is none.
+func startupPhases(ctx context.Context, cs *kubernetes.Clientset) map[string]float64 {
+	body, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil
+	}
+	return parsePhases(string(body))
+}
+
+// parsePhases picks the kubox_startup_phase_seconds samples out of a
+// Prometheus text exposition.
+func parsePhases(text string) map[string]float64 {
+	const metric = "kubox_startup_phase_seconds{"
+	var m map[string]float64
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, metric)
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		name := ""
+		for _, l := range strings.Split(labels, ",") {
+			if v, ok := strings.CutPrefix(l, `phase="`); ok {
+				name = strings.TrimSuffix(v, `"`)
+			}
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if name == "" || err != nil {
+			continue
+		}
+		if m == nil {
+			m = map[string]float64{}
+		}
+		m[name] = v
+	}
+	return m
 }
 
 func wrapErr(what string, err error) error {

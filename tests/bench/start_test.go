@@ -34,3 +34,22 @@ func TestReadySince(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePhases: only kubox_startup_phase_seconds samples count, by
+// their phase label.
+func TestParsePhases(t *testing.T) {
+	text := `# HELP kubox_startup_phase_seconds Seconds from the process's start until the component was first ready.
+# TYPE kubox_startup_phase_seconds gauge
+kubox_startup_phase_seconds{phase="api-server"} 2.31
+kubox_startup_phase_seconds{phase="kubelet"} 4.5e+00
+kubox_startup_phase_seconds_other{phase="x"} 1
+apiserver_request_total{code="200"} 12
+`
+	got := parsePhases(text)
+	if len(got) != 2 || got["api-server"] != 2.31 || got["kubelet"] != 4.5 {
+		t.Fatalf("parsePhases = %v", got)
+	}
+	if parsePhases("apiserver_request_total 1\n") != nil {
+		t.Fatal("phases from a text with none")
+	}
+}

@@ -16,6 +16,7 @@ import (
 // storeResult: SQLite after many updates of one object.
 type storeResult struct {
 	Updates         int     `json:"updates"`
+	Concurrency     int     `json:"concurrency"`
 	CompactInterval string  `json:"compact_interval"`
 	DBBeforeMB      float64 `json:"db_before_mb"`
 	WALBeforeMB     float64 `json:"wal_before_mb"`
@@ -38,11 +39,11 @@ func fileMB(path string) float64 {
 	return mb(fi.Size())
 }
 
-// measureStore updates one ConfigMap n times in a row while a probe reads
+// measureStore updates one ConfigMap n times, by conc callers, while a probe reads
 // another every 10 ms, and goes on probing for two compaction intervals
 // after the updates, so that the compaction of those revisions happens
 // under observation. The longest probe is the longest stall a client saw.
-func measureStore(ctx context.Context, cs *kubernetes.Clientset, db, wal string, n int, compact time.Duration) (*storeResult, error) {
+func measureStore(ctx context.Context, cs *kubernetes.Clientset, db, wal string, n, conc int, compact time.Duration) (*storeResult, error) {
 	ns := "bench-store"
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func measureStore(ctx context.Context, cs *kubernetes.Clientset, db, wal string,
 			return nil, err
 		}
 	}
-	r := &storeResult{Updates: n, CompactInterval: compact.String(), DBBeforeMB: fileMB(db), WALBeforeMB: fileMB(wal)}
+	r := &storeResult{Updates: n, Concurrency: conc, CompactInterval: compact.String(), DBBeforeMB: fileMB(db), WALBeforeMB: fileMB(wal)}
 	pctx, stopProbe := context.WithCancel(ctx)
 	var probes []float64
 	var wg sync.WaitGroup
@@ -68,7 +69,7 @@ func measureStore(ctx context.Context, cs *kubernetes.Clientset, db, wal string,
 			_ = sleepCtx(pctx, 10*time.Millisecond)
 		}
 	}()
-	lat, wall, err := parallel(ctx, n, 1, func(i int) error {
+	lat, wall, err := parallel(ctx, n, conc, func(i int) error {
 		patch := fmt.Sprintf(`{"data":{"n":"%d"}}`, i)
 		_, err := cms.Patch(ctx, "hot", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		return err
