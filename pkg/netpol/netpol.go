@@ -5,7 +5,8 @@
 // chains KUBE-ROUTER-INPUT/FORWARD/OUTPUT (jumped to from the built-in
 // chains), KUBE-NWPLCY-* and KUBE-POD-FW-*, and the ipsets KUBE-SRC-* and
 // KUBE-DST-*, and touches nothing else. Only this package imports
-// kube-router.
+// kube-router; ipsets.go gives the controller ipset handlers that mend
+// v2.1.0's dual-stack faults.
 package netpol
 
 import (
@@ -94,7 +95,11 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func run(ctx context.Context, cfg Config, kr *options.KubeRouterConfig, client kubernetes.Interface) error {
-	ipt, ipsets, err := netpol.NewIPTablesHandlers(kr)
+	ipt, _, err := netpol.NewIPTablesHandlers(kr)
+	if err != nil {
+		return err
+	}
+	ipsets, err := ipSetHandlers(kr.EnableIPv4, kr.EnableIPv6)
 	if err != nil {
 		return err
 	}

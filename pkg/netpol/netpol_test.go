@@ -3,6 +3,7 @@ package netpol
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,5 +42,53 @@ func TestKubeRouterConfig(t *testing.T) {
 	kr = krConfig(Config{ServiceCIDRs: []*net.IPNet{v4, v6}})
 	if !kr.EnableIPv4 || !kr.EnableIPv6 || len(kr.ClusterIPCIDRs) != 2 || kr.ClusterIPCIDRs[1] != "fd00:43::/112" {
 		t.Errorf("dual-stack cluster: %+v", kr)
+	}
+}
+
+// TestFamilySets: each family's handler keeps only its own policy sets,
+// and IPv6 sets carry the names the controller's ip6tables rules use.
+func TestFamilySets(t *testing.T) {
+	v4, err := newFamilySets(corev1.IPv4Protocol)
+	if err != nil {
+		t.Skipf("no ipset tool: %v", err)
+	}
+	v6, err := newFamilySets(corev1.IPv6Protocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inet := []string{"hash:ip", "family", "inet", "hashsize", "1024", "timeout", "0"}
+	inet6 := []string{"hash:ip", "family", "inet6", "hashsize", "1024", "timeout", "0"}
+	for _, c := range []struct {
+		name       string
+		options    []string
+		byV4, byV6 bool
+	}{
+		{"KUBE-SRC-AAAA", inet, true, false},
+		{"KUBE-DST-BBBB", inet6, false, true},
+		{"inet6:KUBE-SRC-CCCC", inet6, false, true}, // made before the mend: the IPv6 handler cleans it up
+		{"inet6:other", inet6, false, false},
+		{"KUBE-CLUSTER-IP", inet, false, false},
+		{"someone-elses", inet6, false, false},
+	} {
+		if got := v4.owns(c.name, c.options); got != c.byV4 {
+			t.Errorf("IPv4 handler owns %s: %v, want %v", c.name, got, c.byV4)
+		}
+		if got := v6.owns(c.name, c.options); got != c.byV6 {
+			t.Errorf("IPv6 handler owns %s: %v, want %v", c.name, got, c.byV6)
+		}
+	}
+
+	v6.RefreshSet("KUBE-SRC-DDDD", [][]string{{"fd42::5", "timeout", "0"}}, "hash:ip")
+	set := v6.Get("KUBE-SRC-DDDD")
+	if set == nil || set.Name != "KUBE-SRC-DDDD" || !isV6(set.Options) {
+		t.Fatalf("IPv6 set: %+v, want the name unprefixed and family inet6", set)
+	}
+	v6.RefreshSet("KUBE-SRC-DDDD", nil, "hash:ip")
+	if n := strings.Count(strings.Join(set.Options, " "), "family"); n != 1 {
+		t.Errorf("options after a second refresh: %v", set.Options)
+	}
+	v4.RefreshSet("KUBE-SRC-EEEE", [][]string{{"10.42.0.5", "timeout", "0"}}, "hash:ip")
+	if set := v4.Get("KUBE-SRC-EEEE"); set == nil || isV6(set.Options) {
+		t.Fatalf("IPv4 set: %+v", set)
 	}
 }
