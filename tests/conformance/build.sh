@@ -79,7 +79,7 @@ layer() {
 }
 
 # The Debian root. The package list is the cache key.
-packages=busybox,curl,wget,dnsutils,netcat-openbsd,iproute2,procps,socat,nginx-light,iputils-ping
+packages=busybox,curl,wget,bind9-dnsutils,netcat-openbsd,iproute2,procps,socat,nginx-light,iputils-ping
 suite=bookworm
 stamp="$suite $packages"
 if [ "$(cat "$out/layers/debian.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -e "$out/layers/debian.tar" ]; then
@@ -130,8 +130,10 @@ done
 # The busybox image's shell and tools are busybox's, as upstream's are: specs
 # compare what they print (ash's "can't create", not dash's "cannot
 # create"). The Debian root carries the binary; this layer links every
-# applet to it (a merged /usr: bin and sbin live under usr/).
-if stage busybox "$out/layers/debian.tar"; then
+# applet to it, in /bin as upstream's image has them all (the sysctl spec
+# runs /bin/sysctl) and where busybox files it (a merged /usr: bin and
+# sbin live under usr/).
+if stage busybox "$out/layers/debian.tar" "$root/tests/conformance/build.sh"; then
 	mkdir -p "$out/work/busybox-bin"
 	tar -xf "$out/layers/debian.tar" -C "$out/work/busybox-bin" ./usr/bin/busybox
 	for applet in $("$out/work/busybox-bin/usr/bin/busybox" --list-full); do
@@ -140,8 +142,12 @@ if stage busybox "$out/layers/debian.tar"; then
 		usr/*) ;;
 		*) continue ;; # linuxrc
 		esac
-		mkdir -p "$out/work/busybox/$(dirname "$applet")"
-		ln -sfn /usr/bin/busybox "$out/work/busybox/$applet"
+		name=${applet##*/}
+		[ "$name" != busybox ] || continue
+		for dir in usr/bin "$(dirname "$applet")"; do
+			mkdir -p "$out/work/busybox/$dir"
+			ln -sfn /usr/bin/busybox "$out/work/busybox/$dir/$name"
+		done
 	done
 	layer "$out/work/busybox" "$out/layers/busybox.tar"
 fi

@@ -11,8 +11,9 @@
 # Environment: FOCUS and SKIP (ginkgo regular expressions; default all
 # [Conformance] specs but [Serial] and [Disruptive] ones), NODES (parallel
 # ginkgo processes, default 4), RESULTS (default results/conformance),
-# CONFORMANCE_BUILD (default build/conformance), KUBOX_BIN, GINKGO_ARGS and
-# E2E_ARGS (more flags for ginkgo and for e2e.test).
+# CONFORMANCE_BUILD (default build/conformance), KUBOX_BIN, DATASTORE
+# (sqlite, the default, or etcd: the server's embedded etcd, --cluster-init),
+# GINKGO_ARGS and E2E_ARGS (more flags for ginkgo and for e2e.test).
 # shellcheck disable=SC2317 # functions called from traps and through wait_for
 set -euo pipefail
 
@@ -29,6 +30,12 @@ fi
 FOCUS=${FOCUS:-'\[Conformance\]'}
 SKIP=${SKIP:-'\[Serial\]|\[Disruptive\]'}
 NODES=${NODES:-4}
+DATASTORE=${DATASTORE:-sqlite}
+case $DATASTORE in
+sqlite) server_args=() datastore="SQLite" ;;
+etcd) server_args=(--cluster-init) datastore="embedded etcd" ;;
+*) echo "conformance: DATASTORE=$DATASTORE: use sqlite or etcd" >&2; exit 2 ;;
+esac
 GINKGO_ARGS=${GINKGO_ARGS:-}
 E2E_ARGS=${E2E_ARGS:-}
 results=${RESULTS:-$root/results/conformance}
@@ -44,6 +51,7 @@ work=$(mktemp -d "$build/run.XXXXXX")
 made_netns_mount=0
 mountpoint -q /run/netns 2>/dev/null || made_netns_mount=1
 declare -A pid cgroups
+fence=() # the host's FORWARD rule that keeps the nodes' traffic on the bridge
 suite_pid=
 
 # cgroups_for NAME: a cgroup NAME below this script's own in every
@@ -130,6 +138,9 @@ teardown() {
 		ip link del "kbxc-v-$name" 2>/dev/null
 	done
 	ip link del "$bridge" 2>/dev/null
+	if [ ${#fence[@]} -gt 0 ]; then
+		while iptables -D FORWARD "${fence[@]}" 2>/dev/null; do :; done
+	fi
 	if [ "$made_netns_mount" = 1 ] && mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
 		umount -l /run/netns
 	fi
@@ -150,6 +161,11 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 say "network: bridge $bridge, namespaces kbxc-server and kbxc-agent"
+# Nothing the nodes send leaves the bridge: what would be routed on (the
+# host's resolver named in /etc/resolv.conf, which containerd reads for a
+# pull) is refused at once, so that a pull fails fast, as on a closed floor.
+fence=(-i "$bridge" ! -o "$bridge" -m comment --comment kubox-conformance -j REJECT)
+iptables -I FORWARD "${fence[@]}"
 ip link add "$bridge" type bridge
 ip addr add "${prefix}254/24" dev "$bridge"
 ip link set "$bridge" up
@@ -169,6 +185,12 @@ for name in server agent; do
 	# Nothing answers DNS there: CoreDNS has no upstream, as on a closed floor.
 	echo "nameserver ${prefix}254" >"$work/$name/resolv.conf"
 	: >"$work/$name/config.yaml"
+	# Each kubelet keeps its pods' logs apart: a kubelet removes the log
+	# directories of pods it does not know, and both nodes share this
+	# host's /var/log/pods.
+	mkdir -p "$work/$name/kubelet.conf.d" "$work/$name/pod-logs"
+	printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodLogsDir: %s\n' \
+		"$work/$name/pod-logs" >"$work/$name/kubelet.conf.d/10-pod-logs.conf"
 	ln "$build/e2e-images.tar" "$work/$name/data/agent/images/" 2>/dev/null ||
 		cp "$build/e2e-images.tar" "$work/$name/data/agent/images/"
 done
@@ -180,6 +202,7 @@ start() {
 	in_node "$name" "$kubox" "$@" --config "$work/$name/config.yaml" \
 		--data-dir "$work/$name/data" --run-dir "$work/$name/run" --node-name "kbxc-$name" \
 		--node-ip "${nodeip[$name]}" --flannel-iface eth0 --resolv-conf "$work/$name/resolv.conf" \
+		--kubelet-arg "config-dir=$work/$name/kubelet.conf.d" \
 		>"$work/$name/kubox.log" 2>&1 9>&- &
 	pid[$name]=$!
 }
@@ -217,8 +240,9 @@ system_ready() { # every kube-system pod Running and Ready
 	! kubectl get pods -n kube-system --no-headers | grep -v -E '\s([0-9]+)/\1\s+Running\s' | grep -q .
 }
 
-say "server at ${nodeip[server]}"
-start server server --write-kubeconfig "$kubeconfig" --advertise-address "${nodeip[server]}"
+say "server at ${nodeip[server]}, datastore $datastore"
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+start server server --write-kubeconfig "$kubeconfig" --advertise-address "${nodeip[server]}" "${server_args[@]}"
 wait_for "server node Ready" 300 ready kbxc-server
 token=$(cat "$work/server/data/server/token")
 say "agent at ${nodeip[agent]}"
@@ -246,7 +270,9 @@ suite_pid=
 say "suite finished in $((SECONDS - start_suite)) s (ginkgo exit $suite_rc)"
 if [ -e "$results/junit_01.xml" ]; then
 	(cd "$root" && go run ./tests/conformance/summary -junit "$results/junit_01.xml" -missing "$build/missing-images.txt" \
-		-focus "$FOCUS" -skip "$SKIP" -duration "$((SECONDS - start_suite))s" -out "$results/summary.md") ||
+		-focus "$FOCUS" -skip "$SKIP" -duration "$((SECONDS - start_suite))s" -date "$started" \
+		-nodes "$("$kubox" --version | head -1 | sed 's/ (.*//'): a server and an agent, $NODES parallel processes, datastore $datastore" \
+		-out "$results/summary.md") ||
 		say "no summary: see above"
 else
 	say "the suite wrote no JUnit report: see $results/e2e.log"

@@ -25,6 +25,8 @@ func main() {
 // Run describes the run the report came from, for the summary's head.
 type Run struct {
 	Focus, Skip, Duration string
+	Nodes                 string // what ran the suite, e.g. "kubox v… server and agent on SQLite"
+	Date                  string
 }
 
 func run(args []string) error {
@@ -36,6 +38,8 @@ func run(args []string) error {
 	fs.StringVar(&r.Focus, "focus", "", "the run's ginkgo focus")
 	fs.StringVar(&r.Skip, "skip", "", "the run's ginkgo skip")
 	fs.StringVar(&r.Duration, "duration", "", "how long the suite ran")
+	fs.StringVar(&r.Nodes, "nodes", "", "what the suite ran against (kubox version, nodes, datastore)")
+	fs.StringVar(&r.Date, "date", "", "when the run started")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -213,6 +217,16 @@ func render(run Run, r Result, offline []MissingImage) string {
 		skipped += len(specs)
 	}
 	fmt.Fprintf(&b, "# Conformance run\n\n")
+	if run.Nodes != "" || run.Date != "" {
+		fmt.Fprintf(&b, "%s", run.Nodes)
+		if run.Date != "" {
+			if run.Nodes != "" {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "started %s", run.Date)
+		}
+		b.WriteString(".\n\n")
+	}
 	if run.Focus != "" || run.Skip != "" {
 		fmt.Fprintf(&b, "Focus `%s`, skip `%s`", run.Focus, run.Skip)
 		if run.Duration != "" {

@@ -39,8 +39,8 @@ func TestClassify(t *testing.T) {
 	if !strings.Contains(pull.Offline, "a private registry") {
 		t.Errorf("the pull failure is not put down to the registry: %+v", pull)
 	}
-	md := render(Run{Focus: "x", Skip: "y"}, r, offline)
-	for _, want := range []string{"| 1 | 2 | 1 | 1 |", "## Failed\n\n- [It] [sig-apps] Deployment rolls over", "## Failed for want of a network", "Requires an IPv6 cluster", "`gcr.io/k8s-authenticated-test/agnhost:2.6`: a private registry"} {
+	md := render(Run{Focus: "x", Skip: "y", Nodes: "kubox v1 server and agent on etcd", Date: "2026-12-02 05:25 UTC"}, r, offline)
+	for _, want := range []string{"kubox v1 server and agent on etcd, started 2026-12-02 05:25 UTC.\n", "| 1 | 2 | 1 | 1 |", "## Failed\n\n- [It] [sig-apps] Deployment rolls over", "## Failed for want of a network", "Requires an IPv6 cluster", "`gcr.io/k8s-authenticated-test/agnhost:2.6`: a private registry"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
