@@ -329,9 +329,12 @@ func (b *baseline) Start(ctx context.Context, _ startOpts) error {
 // importImages loads pause and CoreDNS, as an air-gapped kubeadm node
 // would have them loaded before `kubeadm init`.
 func (b *baseline) importImages(ctx context.Context) error {
+	// Wait for containerd to answer: on a restart the socket file of the
+	// last run is there before the new containerd listens on it.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(b.sock()); err == nil {
+		if c, err := net.DialTimeout("unix", b.sock(), time.Second); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) || b.containerd.exited() {

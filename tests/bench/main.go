@@ -360,12 +360,12 @@ func finalPhases(ctx context.Context, o options, t target, r *targetResult, img 
 	}
 	if db, wal := t.SQLiteFiles(); db != "" {
 		t.Stop()
-		progress("%s: %d updates of one ConfigMap by 4 callers, compaction every %s", t.Name(), o.updates, o.compact)
+		progress("%s: %d updates of one ConfigMap, compaction every %s", t.Name(), o.updates, o.compact)
 		opts := startOpts{ExtraArgs: []string{"--datastore-compact-interval", o.compact.String()}}
 		if _, err := measureStart(ctx, t, opts, img.Pause, false, 2); err != nil {
 			return err
 		}
-		s, err := measureStore(ctx, cs, db, wal, o.updates, 4, o.compact)
+		s, err := measureStore(ctx, cs, db, wal, o.updates, 1, o.compact)
 		if err != nil {
 			return fmt.Errorf("%s: datastore growth: %w", t.Name(), err)
 		}
