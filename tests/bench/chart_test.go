@@ -35,23 +35,7 @@ func TestWriteChart(t *testing.T) {
 		},
 	}
 
-	path := filepath.Join(t.TempDir(), "chart.png")
-	if err := writeChart(path, panels); err != nil {
-		t.Fatalf("writeChart: %v", err)
-	}
-	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
-		t.Errorf("temporary file left behind: %v", err)
-	}
-
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	img := decodeChart(t, panels)
 	b := img.Bounds()
 	if b.Dx() < 800 || b.Dx() > 1200 || b.Dy() < 2*300 || b.Dy() > 2*450 {
 		t.Fatalf("implausible size %dx%d", b.Dx(), b.Dy())
@@ -202,12 +186,16 @@ func TestChartNumber(t *testing.T) {
 	}
 }
 
-// decodeChart writes panels and decodes the PNG back.
+// decodeChart writes panels and decodes the PNG back; the temporary file
+// the write goes through must be gone.
 func decodeChart(t *testing.T, panels []chartPanel) image.Image {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "chart.png")
 	if err := writeChart(path, panels); err != nil {
 		t.Fatalf("writeChart: %v", err)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
