@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -53,7 +52,7 @@ const CgroupName = "kubox"
 // cluster, so a server starts it beside its control plane; the cluster part
 // (kubelet onward) needs the API.
 func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger, imports *kuboxmetrics.Imports) (host, cluster []component.Component) {
-	n := &node{a: a, p: p, creds: creds, log: log, imports: imports, netReady: make(chan struct{})}
+	n := &node{a: a, p: p, creds: creds, log: log, imports: imports, netReady: make(chan struct{}), netFound: make(chan struct{})}
 	// containerd (a child process; containers outlive it) and kubox's own
 	// controllers are restarted when they fail; the embedded upstream
 	// components can start once per process, so their failure ends it.
@@ -65,6 +64,9 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		&component.Step{StepName: "system-images", Do: n.systemImages},
 	}
 	cluster = []component.Component{
+		// Waits for the node's podCIDR, and makes flannel's subnet
+		// manager meanwhile, while the kubelet registers the node.
+		&component.Func{ComponentName: "pod-network-watch", Run: n.watchPodNetwork},
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
 		// The node's addresses in annotations, from which the server's
 		// cloud node controller sets them and lifts the node's taint.
@@ -72,7 +74,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
 		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
-		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyCheck: n.networkReady, PollInterval: 200 * time.Millisecond},
+		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyWhen: n.netReady},
 	}
 	if a.NetworkPolicy {
 		// After the pod network, whose start the node's pods wait for.
@@ -126,7 +128,13 @@ type node struct {
 	cgroupV1   bool
 	pause      images.Image
 	resolvConf string
-	netReady   chan struct{}
+	// netFound is closed once the node's podCIDRs are known (podCIDRs,
+	// flannel) or cannot be (netErr); netReady once its pod network runs.
+	netFound chan struct{}
+	podCIDRs []*net.IPNet
+	flannel  *flannel.Prepared
+	netErr   error
+	netReady chan struct{}
 	// proxyReady: the registry proxy listens and the hosts directories
 	// name its address.
 	proxyReady atomic.Bool
@@ -360,64 +368,6 @@ func (n *node) announceAddresses(ctx context.Context) error {
 	})
 }
 
-// podNetwork waits for the node's podCIDR and writes the CNI configuration
-// for it; then it keeps running until the node stops.
-func (n *node) podNetwork(ctx context.Context) error {
-	client, err := n.client()
-	if err != nil {
-		return err
-	}
-	var cidrs []*net.IPNet
-	for cidrs == nil {
-		node, err := client.CoreV1().Nodes().Get(ctx, n.a.NodeName, metav1.GetOptions{})
-		// A dual-stack node waits for its range of each family.
-		if err == nil && len(node.Spec.PodCIDRs) >= len(n.a.ClusterCIDRs) {
-			for _, c := range node.Spec.PodCIDRs {
-				_, cidr, err := net.ParseCIDR(c)
-				if err != nil {
-					return fmt.Errorf("node %s has an invalid podCIDR %q", n.a.NodeName, c)
-				}
-				cidrs = append(cidrs, cidr)
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	if n.a.FlannelBackend == "none" {
-		// The user brings a network; kubox only writes a local bridge
-		// configuration so that the node works on its own.
-		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidrs, 0); err != nil {
-			return err
-		}
-	} else {
-		fn, err := flannel.Start(ctx, flannel.Config{
-			NodeName:     n.a.NodeName,
-			NodeIPs:      n.a.NodeIPs,
-			Iface:        n.a.FlannelIface,
-			Backend:      n.a.FlannelBackend,
-			ClusterCIDRs: n.a.ClusterCIDRs,
-			Kubeconfig:   n.creds.Kubeconfig,
-			ConfDir:      n.p.AgentConfDir,
-			SubnetFile:   n.p.FlannelSubnetFile,
-			CNIConfDir:   n.p.CNIConfDir,
-			CNIIPAMDir:   n.p.CNIIPAMDir,
-		})
-		if err != nil {
-			return err
-		}
-		cidrs = fn.Subnets
-		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, config.CIDRs(fn.Subnets), fn.MTU)
-	}
-	n.log.Infof("pod network %s on node %s", config.CIDRs(cidrs), n.a.NodeName)
-	close(n.netReady)
-	<-ctx.Done()
-	return nil
-}
-
 // networkPolicy enforces NetworkPolicies for the node's pods.
 func (n *node) networkPolicy(ctx context.Context) error {
 	return netpol.Run(ctx, netpol.Config{
@@ -450,15 +400,6 @@ func (n *node) networkPolicyOff() error {
 		n.log.Infof("network policy is off: removed %d rules and chains and %d ipsets of an earlier run", removed, sets)
 	}
 	return nil
-}
-
-func (n *node) networkReady(ctx context.Context) error {
-	select {
-	case <-n.netReady:
-		return nil
-	default:
-		return fmt.Errorf("waiting for the node's podCIDR")
-	}
 }
 
 func (n *node) client() (kubernetes.Interface, error) {

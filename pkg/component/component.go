@@ -162,6 +162,9 @@ type Func struct {
 	ReadyCheck func(ctx context.Context) error
 	// PollInterval between ReadyCheck calls; default 100ms.
 	PollInterval time.Duration
+	// ReadyWhen, if set, makes the component ready when it is closed, with
+	// no polling; ReadyCheck is then unused.
+	ReadyWhen <-chan struct{}
 	// StopWait, if set, bounds how long Stop waits for Run to return; past
 	// it the component is left to end with the process (a server draining
 	// connections of clients that are themselves being stopped).
@@ -196,6 +199,14 @@ func (f *Func) Start(ctx context.Context, fail func(error)) error {
 
 // Ready implements Component.
 func (f *Func) Ready(ctx context.Context) error {
+	if f.ReadyWhen != nil {
+		select {
+		case <-f.ReadyWhen:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if f.ReadyCheck == nil {
 		return nil
 	}

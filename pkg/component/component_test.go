@@ -179,3 +179,19 @@ func TestInitBeforeStart(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyWhen: a Func with ReadyWhen is ready once the channel closes,
+// and not before.
+func TestReadyWhen(t *testing.T) {
+	ready := make(chan struct{})
+	f := &Func{ComponentName: "w", Run: func(ctx context.Context) error { <-ctx.Done(); return nil }, ReadyWhen: ready}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := f.Ready(ctx); err == nil {
+		t.Fatal("ready before its channel closed")
+	}
+	close(ready)
+	if err := f.Ready(context.Background()); err != nil {
+		t.Fatalf("not ready after its channel closed: %v", err)
+	}
+}

@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/flannel-io/flannel/pkg/backend"
 	"github.com/flannel-io/flannel/pkg/ip"
+	"github.com/flannel-io/flannel/pkg/lease"
 	"github.com/flannel-io/flannel/pkg/subnet"
 	"github.com/flannel-io/flannel/pkg/subnet/kube"
 	"github.com/flannel-io/flannel/pkg/trafficmngr/iptables"
@@ -47,10 +50,19 @@ type Network struct {
 	MTU     int
 }
 
-// Start runs flannel until ctx ends: it takes the node's podCIDR as its
-// lease, sets up the backend and masquerading, writes the subnet file and
-// the CNI configuration, and keeps routes to other nodes current.
-func Start(ctx context.Context, cfg Config) (*Network, error) {
+// Prepared is flannel before its lease: the subnet manager, whose node
+// informer has synced. It needs only the API, so a node makes it while its
+// kubelet registers, and leases its podCIDR the moment one is assigned.
+type Prepared struct {
+	cfg    Config
+	sm     subnet.Manager
+	netCfg *subnet.Config
+}
+
+// Prepare writes flannel's network configuration and makes its subnet
+// manager; ctx bounds the manager's node informer, so it must outlive the
+// network Start runs.
+func Prepare(ctx context.Context, cfg Config) (*Prepared, error) {
 	netConf, err := json.Marshal(netConfig(cfg.ClusterCIDRs, cfg.Backend))
 	if err != nil {
 		return nil, err
@@ -70,6 +82,15 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flannel network configuration: %w", err)
 	}
+	return &Prepared{cfg: cfg, sm: leaseWhenCached{sm}, netCfg: netCfg}, nil
+}
+
+// Start runs flannel until ctx ends: it takes the node's podCIDR as its
+// lease, sets up the backend and masquerading, writes the subnet file and
+// the CNI configuration, and keeps routes to other nodes current. The
+// caller has seen the node's podCIDR assigned.
+func (p *Prepared) Start(ctx context.Context) (*Network, error) {
+	cfg, sm, netCfg := p.cfg, p.sm, p.netCfg
 	ext, err := externalInterface(cfg.Iface, cfg.NodeIPs, netCfg.EnableIPv4, netCfg.EnableIPv6)
 	if err != nil {
 		return nil, err
@@ -87,18 +108,18 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if err := tm.Init(ctx); err != nil {
 		return nil, fmt.Errorf("flannel iptables: %w", err)
 	}
-	lease := bn.Lease()
+	own := bn.Lease()
 	// flannel compares the IPv6 network and subnet with those of a
 	// previous run to recycle its rules, and cannot compare with none:
 	// the current ones stand in, so the IPv6 rules are only added.
-	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, lease.IPv6Subnet, netCfg.IPv6Network, lease, 60, false); err != nil {
+	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, own.IPv6Subnet, netCfg.IPv6Network, own, 60, false); err != nil {
 		return nil, fmt.Errorf("flannel masquerade rules: %w", err)
 	}
 	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, netCfg.IPv6Network, 60)
 	if err := os.MkdirAll(filepath.Dir(cfg.SubnetFile), 0o755); err != nil {
 		return nil, err
 	}
-	if err := subnet.WriteSubnetFile(cfg.SubnetFile, netCfg, true, lease.Subnet, lease.IPv6Subnet, bn.MTU()); err != nil {
+	if err := subnet.WriteSubnetFile(cfg.SubnetFile, netCfg, true, own.Subnet, own.IPv6Subnet, bn.MTU()); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", cfg.SubnetFile, err)
 	}
 	// The node's ranges in the cluster's order, so the primary family's
@@ -106,9 +127,9 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	var podNets []*net.IPNet
 	for _, c := range cfg.ClusterCIDRs {
 		if c.IP.To4() != nil {
-			podNets = append(podNets, lease.Subnet.ToIPNet())
+			podNets = append(podNets, own.Subnet.ToIPNet())
 		} else {
-			podNets = append(podNets, lease.IPv6Subnet.ToIPNet())
+			podNets = append(podNets, own.IPv6Subnet.ToIPNet())
 		}
 	}
 	if err := WriteConflist(cfg.CNIConfDir, cfg.CNIIPAMDir, podNets, bn.MTU()); err != nil {
@@ -256,4 +277,30 @@ func newSubnetManager(ctx context.Context, nodeName, kubeconfig, confPath string
 		}
 	}()
 	return kube.NewSubnetManager(ctx, "", kubeconfig, "flannel.alpha.coreos.com", confPath, false)
+}
+
+// leaseWhenCached is flannel's subnet manager, whose AcquireLease reads the
+// node from its informer and fails at once if the podCIDR is not there.
+// The node's podCIDR was seen assigned before the lease is asked for, so
+// the informer is at most an event behind: AcquireLease is tried again
+// briefly instead of failing the node.
+type leaseWhenCached struct{ subnet.Manager }
+
+// cacheLag bounds how long the informer may lag the node's own watch.
+const cacheLag = 10 * time.Second
+
+func (m leaseWhenCached) AcquireLease(ctx context.Context, attrs *lease.LeaseAttrs) (*lease.Lease, error) {
+	deadline := time.Now().Add(cacheLag)
+	for {
+		l, err := m.Manager.AcquireLease(ctx, attrs)
+		// flannel's wording: "node %q pod cidr not assigned".
+		if err == nil || !strings.Contains(err.Error(), "pod cidr not assigned") || time.Now().After(deadline) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -3,6 +3,7 @@ package flannel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,19 +11,20 @@ import (
 	"testing"
 
 	"github.com/flannel-io/flannel/pkg/backend"
+	"github.com/flannel-io/flannel/pkg/lease"
 	"github.com/flannel-io/flannel/pkg/subnet"
 )
 
-// Start writes flannel's network configuration before it needs the API.
+// Prepare writes flannel's network configuration before it needs the API.
 // A kubeconfig that does not exist stops it right after, so the file can
 // be checked without a cluster, root or a kernel interface.
-func TestStartWritesNetConf(t *testing.T) {
+func TestPrepareWritesNetConf(t *testing.T) {
 	for name, flannelType := range map[string]string{"vxlan": "vxlan", "host-gw": "host-gw", "wireguard-native": "wireguard"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			confDir := filepath.Join(dir, "agent", "conf")
 			t.Setenv("NODE_NAME", "outer")
-			_, err := Start(context.Background(), Config{
+			_, err := Prepare(context.Background(), Config{
 				NodeName:     "node-a",
 				NodeIPs:      []net.IP{net.ParseIP("192.0.2.10")},
 				Backend:      name,
@@ -34,17 +36,17 @@ func TestStartWritesNetConf(t *testing.T) {
 				CNIIPAMDir:   filepath.Join(dir, "networks"),
 			})
 			if err == nil {
-				t.Fatal("Start succeeded without a kubeconfig")
+				t.Fatal("Prepare succeeded without a kubeconfig")
 			}
 			t.Log(err)
 			oneLine(t, err)
 			if !strings.HasPrefix(err.Error(), "flannel subnet manager: ") {
 				t.Errorf("error %q does not say which part failed", err)
 			}
-			// flannel's subnet manager reads NODE_NAME; Start must give
+			// flannel's subnet manager reads NODE_NAME; Prepare must give
 			// the process its own value back.
 			if got := os.Getenv("NODE_NAME"); got != "outer" {
-				t.Errorf("NODE_NAME after Start = %q, want outer", got)
+				t.Errorf("NODE_NAME after Prepare = %q, want outer", got)
 			}
 			path := filepath.Join(confDir, "flannel-net-conf.json")
 			data, err := os.ReadFile(path)
@@ -96,20 +98,20 @@ func TestStartWritesNetConf(t *testing.T) {
 	}
 }
 
-// Without NODE_NAME set before, Start leaves it unset.
-func TestStartUnsetsNodeName(t *testing.T) {
+// Without NODE_NAME set before, Prepare leaves it unset.
+func TestPrepareUnsetsNodeName(t *testing.T) {
 	t.Setenv("NODE_NAME", "")
 	os.Unsetenv("NODE_NAME")
 	dir := t.TempDir()
-	_, err := Start(context.Background(), Config{
+	_, err := Prepare(context.Background(), Config{
 		NodeName: "node-a", Backend: "vxlan", ClusterCIDRs: []*net.IPNet{cidr(t, "10.42.0.0/16")},
 		Kubeconfig: filepath.Join(dir, "missing"), ConfDir: dir,
 	})
 	if err == nil {
-		t.Fatal("Start succeeded without a kubeconfig")
+		t.Fatal("Prepare succeeded without a kubeconfig")
 	}
 	if v, had := os.LookupEnv("NODE_NAME"); had {
-		t.Errorf("NODE_NAME = %q after Start, want unset", v)
+		t.Errorf("NODE_NAME = %q after Prepare, want unset", v)
 	}
 }
 
@@ -215,5 +217,43 @@ func TestExternalInterfaceIPv6(t *testing.T) {
 	want := "interface " + lo + " has no global or ULA IPv6 address for the dual-stack pod network: add one, or set --flannel-iface"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+// cacheBehind is a subnet manager whose informer has not yet seen the
+// node's podCIDR for its first misses calls.
+type cacheBehind struct {
+	subnet.Manager
+	misses, calls int
+	err           error
+}
+
+func (m *cacheBehind) AcquireLease(ctx context.Context, attrs *lease.LeaseAttrs) (*lease.Lease, error) {
+	m.calls++
+	if m.err != nil {
+		return nil, m.err
+	}
+	if m.calls <= m.misses {
+		return nil, errors.New(`node "a" pod cidr not assigned`)
+	}
+	return &lease.Lease{}, nil
+}
+
+// The lease waits out an informer an event behind, and passes any other
+// error on at once.
+func TestLeaseWhenCached(t *testing.T) {
+	behind := &cacheBehind{misses: 3}
+	if _, err := (leaseWhenCached{behind}).AcquireLease(context.Background(), &lease.LeaseAttrs{}); err != nil || behind.calls != 4 {
+		t.Errorf("lease after 3 misses: err %v after %d calls; want a lease on the 4th", err, behind.calls)
+	}
+	other := &cacheBehind{err: errors.New("forbidden")}
+	if _, err := (leaseWhenCached{other}).AcquireLease(context.Background(), &lease.LeaseAttrs{}); err == nil || other.calls != 1 {
+		t.Errorf("other error: err %v after %d calls; want it returned after 1", err, other.calls)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	never := &cacheBehind{misses: 1 << 30}
+	if _, err := (leaseWhenCached{never}).AcquireLease(ctx, &lease.LeaseAttrs{}); err == nil {
+		t.Error("a cancelled wait returned a lease")
 	}
 }

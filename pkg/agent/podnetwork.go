@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/kubox-io/kubox/pkg/config"
+	"github.com/kubox-io/kubox/pkg/flannel"
+)
+
+// watchPodNetwork waits for the node's podCIDRs and, meanwhile, makes
+// flannel's subnet manager (its node informer takes a second to sync), so
+// that the pod network starts the moment the controller-manager assigns
+// the node its range. It hands both to podNetwork through netFound, then
+// keeps the subnet manager's informer running until the node stops.
+func (n *node) watchPodNetwork(ctx context.Context) error {
+	client, err := n.client()
+	if err != nil {
+		return err
+	}
+	prepared := make(chan error, 1)
+	if n.a.FlannelBackend == "none" {
+		prepared <- nil
+	} else {
+		go func() {
+			var err error
+			n.flannel, err = flannel.Prepare(ctx, n.flannelConfig())
+			prepared <- err
+		}()
+	}
+	cidrs, werr := waitPodCIDRs(ctx, client, n.a.NodeName, len(n.a.ClusterCIDRs))
+	perr := <-prepared
+	if ctx.Err() != nil {
+		return nil // stopping
+	}
+	n.podCIDRs, n.netErr = cidrs, errors.Join(werr, perr)
+	close(n.netFound)
+	if n.netErr != nil {
+		return n.netErr
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// waitPodCIDRs watches the node until it has a podCIDR per family of the
+// cluster (a dual-stack node waits for both).
+func waitPodCIDRs(ctx context.Context, client kubernetes.Interface, name string, families int) ([]*net.IPNet, error) {
+	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "nodes", "", fields.OneTermEqualSelector("metadata.name", name))
+	var cidrs []*net.IPNet
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		node, ok := e.Object.(*corev1.Node)
+		if !ok || len(node.Spec.PodCIDRs) < families {
+			return false, nil
+		}
+		cidrs = nil
+		for _, c := range node.Spec.PodCIDRs {
+			_, cidr, err := net.ParseCIDR(c)
+			if err != nil {
+				return false, fmt.Errorf("node %s has an invalid podCIDR %q", name, c)
+			}
+			cidrs = append(cidrs, cidr)
+		}
+		return true, nil
+	})
+	return cidrs, err
+}
+
+// podNetwork starts the pod network on the node's podCIDRs, once
+// watchPodNetwork has them, and writes the CNI configuration for it; then
+// it keeps running until the node stops. It comes after kube-proxy:
+// pods start once the network is up, and their first connection to a
+// Service must be translated.
+func (n *node) podNetwork(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-n.netFound:
+	}
+	if n.netErr != nil {
+		return n.netErr
+	}
+	cidrs := n.podCIDRs
+	if n.a.FlannelBackend == "none" {
+		// The user brings a network; kubox only writes a local bridge
+		// configuration so that the node works on its own.
+		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidrs, 0); err != nil {
+			return err
+		}
+	} else {
+		fn, err := n.flannel.Start(ctx)
+		if err != nil {
+			return err
+		}
+		cidrs = fn.Subnets
+		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, config.CIDRs(fn.Subnets), fn.MTU)
+	}
+	n.log.Infof("pod network %s on node %s", config.CIDRs(cidrs), n.a.NodeName)
+	close(n.netReady)
+	<-ctx.Done()
+	return nil
+}
+
+func (n *node) flannelConfig() flannel.Config {
+	return flannel.Config{
+		NodeName:     n.a.NodeName,
+		NodeIPs:      n.a.NodeIPs,
+		Iface:        n.a.FlannelIface,
+		Backend:      n.a.FlannelBackend,
+		ClusterCIDRs: n.a.ClusterCIDRs,
+		Kubeconfig:   n.creds.Kubeconfig,
+		ConfDir:      n.p.AgentConfDir,
+		SubnetFile:   n.p.FlannelSubnetFile,
+		CNIConfDir:   n.p.CNIConfDir,
+		CNIIPAMDir:   n.p.CNIIPAMDir,
+	}
+}
