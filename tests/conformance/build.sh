@@ -5,6 +5,8 @@
 #                             k8s.io/kubernetes version kubox embeds,
 #                             stamped with that version
 #   bin/agnhost, bin/nnp      the suite's test programs, from the same module
+#   bin/busybox               busybox built from its release source (from the
+#                             Debian archive), static, as upstream's image has it
 #   layers/debian.tar         a debootstrapped Debian root with the tools the
 #                             specs call (sh, coreutils, dig, nslookup, curl,
 #                             wget, nc, ip, nginx, …)
@@ -102,6 +104,30 @@ if [ "$(cat "$out/layers/debian.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -e "$o
 	rm -rf "$rootfs"
 fi
 
+# busybox from its source, with busybox's default configuration, as
+# upstream's busybox image is made: Debian's build drops environment
+# variables whose names are not shell identifiers ("data-1", which the
+# ConfigMap and Secret env specs read back through `sh -c env`).
+busybox_version=1.37.0
+busybox_sha256=3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4
+if [ "$(cat "$out/bin/busybox.stamp" 2>/dev/null)" != "$busybox_version" ] || [ ! -x "$out/bin/busybox" ]; then
+	src=$out/work/busybox-src
+	rm -rf "$src" && mkdir -p "$src"
+	curl -fsSL -o "$src.tar.bz2" "http://deb.debian.org/debian/pool/main/b/busybox/busybox_$busybox_version.orig.tar.bz2"
+	echo "$busybox_sha256  $src.tar.bz2" | sha256sum -c --quiet
+	tar -xjf "$src.tar.bz2" -C "$src" --strip-components=1
+	timed "busybox $busybox_version" bash -c 'cd "$1" && make defconfig >/dev/null &&
+		sed -i "s/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/" .config &&
+		make -j"$(nproc)" busybox >build.log 2>&1 || { tail -20 build.log >&2; exit 1; }' _ "$src"
+	env -i data-1=kept "$src/busybox" sh -c env | grep -qx data-1=kept || {
+		echo "conformance-build: busybox $busybox_version's sh drops the environment variable data-1" >&2
+		exit 1
+	}
+	install -m 0755 "$src/busybox" "$out/bin/busybox"
+	echo "$busybox_version" >"$out/bin/busybox.stamp"
+	rm -rf "$src" "$src.tar.bz2"
+fi
+
 # The small layers, each from a staging tree.
 kube=$(cd "$mod" && "$GO" list -m -f '{{.Dir}}' k8s.io/kubernetes)
 pause=$root/build/payload/bin/pause
@@ -129,14 +155,13 @@ for img in kitten nautilus; do
 done
 # The busybox image's shell and tools are busybox's, as upstream's are: specs
 # compare what they print (ash's "can't create", not dash's "cannot
-# create"). The Debian root carries the binary; this layer links every
-# applet to it, in /bin as upstream's image has them all (the sysctl spec
-# runs /bin/sysctl) and where busybox files it (a merged /usr: bin and
+# create"). This layer puts the source-built binary over Debian's and links
+# every applet to it, in /bin as upstream's image has them all (the sysctl
+# spec runs /bin/sysctl) and where busybox files it (a merged /usr: bin and
 # sbin live under usr/).
-if stage busybox "$out/layers/debian.tar" "$root/tests/conformance/build.sh"; then
-	mkdir -p "$out/work/busybox-bin"
-	tar -xf "$out/layers/debian.tar" -C "$out/work/busybox-bin" ./usr/bin/busybox
-	for applet in $("$out/work/busybox-bin/usr/bin/busybox" --list-full); do
+if stage busybox "$out/bin/busybox" "$root/tests/conformance/build.sh"; then
+	install -D -m 0755 "$out/bin/busybox" "$out/work/busybox/usr/bin/busybox"
+	for applet in $("$out/bin/busybox" --list-full); do
 		case $applet in
 		bin/* | sbin/*) applet=usr/$applet ;;
 		usr/*) ;;

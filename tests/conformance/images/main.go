@@ -27,7 +27,7 @@ import (
 // Layer files the build script makes in -layers (uncompressed tars).
 const (
 	debianLayer   = "debian.tar"   // Debian root with the tools the specs call
-	busyboxLayer  = "busybox.tar"  // every busybox applet linked to the Debian root's busybox
+	busyboxLayer  = "busybox.tar"  // busybox built from source, every applet linked to it
 	agnhostLayer  = "agnhost.tar"  // /agnhost, /agnhost-2, porter's key pair, /uploads
 	pauseLayer    = "pause.tar"    // /pause, kubox's static pause
 	kittenLayer   = "kitten.tar"   // test-webserver's files of the kitten image
