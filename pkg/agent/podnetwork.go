@@ -7,7 +7,9 @@ import (
 	"net"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -54,11 +56,9 @@ func (n *node) watchPodNetwork(ctx context.Context) error {
 // waitPodCIDRs watches the node until it has a podCIDR per family of the
 // cluster (a dual-stack node waits for both).
 func waitPodCIDRs(ctx context.Context, client kubernetes.Interface, name string, families int) ([]*net.IPNet, error) {
-	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "nodes", "", fields.OneTermEqualSelector("metadata.name", name))
 	var cidrs []*net.IPNet
-	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
-		node, ok := e.Object.(*corev1.Node)
-		if !ok || len(node.Spec.PodCIDRs) < families {
+	err := waitNode(ctx, client, name, func(node *corev1.Node) (bool, error) {
+		if len(node.Spec.PodCIDRs) < families {
 			return false, nil
 		}
 		cidrs = nil
@@ -72,6 +72,29 @@ func waitPodCIDRs(ctx context.Context, client kubernetes.Interface, name string,
 		return true, nil
 	})
 	return cidrs, err
+}
+
+// waitNode watches the node named name until done says so.
+func waitNode(ctx context.Context, client kubernetes.Interface, name string, done func(*corev1.Node) (bool, error)) error {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return client.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return client.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}
+	_, err := watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		node, ok := e.Object.(*corev1.Node)
+		if !ok || node.Name != name {
+			return false, nil
+		}
+		return done(node)
+	})
+	return err
 }
 
 // podNetwork starts the pod network on the node's podCIDRs, once
