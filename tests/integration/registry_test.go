@@ -1,17 +1,12 @@
 package integration
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kubox-io/kubox/pkg/pki"
+	"github.com/kubox-io/kubox/tests/ocipush"
 	"github.com/kubox-io/kubox/tests/testenv"
 )
 
@@ -256,75 +252,19 @@ func testRegistryPKI(t *testing.T, dir string) (caFile string, serving tls.Certi
 	return caFile, serving, pool
 }
 
-// push uploads the one image of an OCI layout archive as repo:tag, through
-// the distribution API: each blob in one monolithic upload, then the
-// manifest.
+// push uploads the one image of an OCI layout archive as repo:tag.
 func (r *testRegistry) push(t *testing.T, archive, repo, tag string) {
 	t.Helper()
-	blobs := map[string][]byte{}
-	data, err := os.ReadFile(archive)
+	a, err := ocipush.Read(archive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		blobs[h.Name] = b
+	if len(a.Images) != 1 {
+		t.Fatalf("%s holds %d images, want 1", archive, len(a.Images))
 	}
-	var index struct {
-		Manifests []struct{ Digest, MediaType string }
-	}
-	if err := json.Unmarshal(blobs["index.json"], &index); err != nil || len(index.Manifests) != 1 {
-		t.Fatalf("index.json of %s: %v", archive, err)
-	}
-	blob := func(digest string) []byte { return blobs["blobs/"+strings.Replace(digest, ":", "/", 1)] }
-	manifest := blob(index.Manifests[0].Digest)
-	var m struct {
-		Config struct{ Digest string }
-		Layers []struct{ Digest string }
-	}
-	if err := json.Unmarshal(manifest, &m); err != nil {
+	reg := &ocipush.Registry{Base: "https://" + r.addrs[0], Client: r.client,
+		Authorize: func(req *http.Request) { req.SetBasicAuth("kubox", "registry-secret") }}
+	if err := reg.Push(a, a.Images[0], repo, tag); err != nil {
 		t.Fatal(err)
 	}
-	base := "https://" + r.addrs[0] + "/v2/" + repo
-	do := func(method, u, contentType string, body []byte, want int) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(method, u, bytes.NewReader(body))
-		req.SetBasicAuth("kubox", "registry-secret")
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := r.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %s %s", method, u, resp.Status, msg)
-		}
-		return resp
-	}
-	digests := []string{m.Config.Digest}
-	for _, l := range m.Layers {
-		digests = append(digests, l.Digest)
-	}
-	for _, d := range digests {
-		loc, err := do(http.MethodPost, base+"/blobs/uploads/", "", nil, http.StatusAccepted).Location()
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := loc.Query()
-		q.Set("digest", d)
-		loc.RawQuery = q.Encode()
-		do(http.MethodPut, loc.String(), "application/octet-stream", blob(d), http.StatusCreated)
-	}
-	do(http.MethodPut, base+"/manifests/"+url.PathEscape(tag), index.Manifests[0].MediaType, manifest, http.StatusCreated)
 }
