@@ -4,7 +4,12 @@
 #   bin/e2e.test, bin/ginkgo  the upstream suite and runner, from the
 #                             k8s.io/kubernetes version kubox embeds,
 #                             stamped with that version
-#   bin/agnhost, bin/nnp      the suite's test programs, from the same module
+#   bin/agnhost, bin/nnp,     the suite's test programs, from the same module
+#   bin/sample-apiserver      (and the aggregator spec's API server)
+#   bin/etcd                  the etcd server kubox embeds, for the aggregator
+#                             spec's etcd image
+#   bin/registry              the registry run.sh serves the images from
+#                             (tests/conformance/registry)
 #   bin/busybox               busybox built from its release source (from the
 #                             Debian archive), static, as upstream's image has it
 #   layers/debian.tar         a debootstrapped Debian root with the tools the
@@ -71,6 +76,15 @@ build_tool() { # NAME PACKAGE
 build_tool ginkgo github.com/onsi/ginkgo/v2/ginkgo
 build_tool agnhost k8s.io/kubernetes/test/images/agnhost
 build_tool nnp k8s.io/kubernetes/test/images/nonewprivs
+build_tool sample-apiserver k8s.io/sample-apiserver
+if ! fresh "$out/bin/etcd" "$root/go.mod" "$root/go.sum"; then
+	timed etcd bash -c 'cd "$1" && CGO_ENABLED=0 "$2" build -ldflags "-s -w" -o "$3" go.etcd.io/etcd/server/v3' \
+		_ "$root" "$GO" "$out/bin/etcd"
+fi
+if ! fresh "$out/bin/registry" "$root"/tests/conformance/registry/*.go "$root"/tests/ocipush/*.go "$root/go.sum"; then
+	timed registry bash -c 'cd "$1" && CGO_ENABLED=0 "$2" build -ldflags "-s -w" -o "$3" ./tests/conformance/registry' \
+		_ "$root" "$GO" "$out/bin/registry"
+fi
 
 # layer DIR TAR: a reproducible layer of DIR's tree (owners kept by number,
 # times zeroed, /dev, /proc and /sys left empty for the runtime).
@@ -179,6 +193,14 @@ fi
 if stage nnp "$out/bin/nnp"; then
 	install -D -m 4755 "$out/bin/nnp" "$out/work/nnp/usr/local/bin/nnp"
 	layer "$out/work/nnp" "$out/layers/nnp.tar"
+fi
+if stage sample-apiserver "$out/bin/sample-apiserver"; then
+	install -m 0755 "$out/bin/sample-apiserver" "$out/work/sample-apiserver/sample-apiserver"
+	layer "$out/work/sample-apiserver" "$out/layers/sample-apiserver.tar"
+fi
+if stage etcd "$out/bin/etcd"; then
+	install -D -m 0755 "$out/bin/etcd" "$out/work/etcd/usr/local/bin/etcd"
+	layer "$out/work/etcd" "$out/layers/etcd.tar"
 fi
 if stage pause "$pause"; then
 	install -m 0755 "$pause" "$out/work/pause/pause"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the Kubernetes conformance suite against a kubox server and a kubox
 # agent, each in a network namespace of its own on a bridge, with the images
-# tests/conformance/build.sh made (imported from agent/images at start: no
-# pull). Writes the JUnit report and summary.md into RESULTS.
+# tests/conformance/build.sh made (imported from agent/images at start). A
+# registry on the bridge serves the same images, as each node's mirror of
+# registry.k8s.io, for the specs whose pull policy is Always. Writes the
+# JUnit report and summary.md into RESULTS.
 #
 # Takes the host's node lock for its whole life; tears everything down
 # (processes by PID, `kubox killall`, namespaces, interfaces, cgroups, the
@@ -41,7 +43,7 @@ E2E_ARGS=${E2E_ARGS:-}
 results=${RESULTS:-$root/results/conformance}
 build=${CONFORMANCE_BUILD:-$root/build/conformance}
 kubox=${KUBOX_BIN:-$root/bin/kubox}
-for f in "$kubox" "$build/bin/e2e.test" "$build/bin/ginkgo" "$build/e2e-images.tar"; do
+for f in "$kubox" "$build/bin/e2e.test" "$build/bin/ginkgo" "$build/bin/registry" "$build/e2e-images.tar"; do
 	[ -e "$f" ] || { echo "conformance: $f missing: run make conformance (or build.sh)" >&2; exit 1; }
 done
 
@@ -53,6 +55,7 @@ mountpoint -q /run/netns 2>/dev/null || made_netns_mount=1
 declare -A pid cgroups
 fence=() # the host's FORWARD rule that keeps the nodes' traffic on the bridge
 suite_pid=
+registry_pid=
 
 # cgroups_for NAME: a cgroup NAME below this script's own in every
 # hierarchy where it has one (not the root), as the nodes' parents: kubox
@@ -119,6 +122,12 @@ teardown() {
 		kill -KILL "${pid[$name]}" 2>/dev/null
 		wait "${pid[$name]}" 2>/dev/null
 	done
+	if [ -n "${registry_pid:-}" ]; then
+		kill -TERM "$registry_pid" 2>/dev/null
+		for _ in $(seq 10); do kill -0 "$registry_pid" 2>/dev/null || break; sleep 1; done
+		kill -KILL "$registry_pid" 2>/dev/null
+		wait "$registry_pid" 2>/dev/null
+	fi
 	for name in agent server; do
 		[ -n "${cgroups[$name]:-}" ] || continue
 		in_node "$name" "$kubox" killall --data-dir "$work/$name/data" --run-dir "$work/$name/run" \
@@ -149,6 +158,7 @@ teardown() {
 		[ -e "$work/$name/kubox.log" ] && cp "$work/$name/kubox.log" "$results/kubox-$name.log"
 	done
 	[ -e "$work/killall.log" ] && cp "$work/killall.log" "$results/killall.log"
+	[ -e "$work/registry.log" ] && cp "$work/registry.log" "$results/registry.log"
 	if grep -qs " $work/" /proc/self/mountinfo; then
 		say "mounts left under $work: kept for a look"
 	else
@@ -170,6 +180,15 @@ ip link add "$bridge" type bridge
 ip addr add "${prefix}254/24" dev "$bridge"
 ip link set "$bridge" up
 declare -A nodeip=([server]=${prefix}1 [agent]=${prefix}2)
+registry=${prefix}254:5000
+say "registry: the suite's images on $registry"
+"$build/bin/registry" -archive "$build/e2e-images.tar" -listen "$registry" -root "$work/registry" \
+	>"$work/registry.log" 2>&1 9>&- &
+registry_pid=$!
+until grep -q "serving .* images" "$work/registry.log"; do
+	kill -0 "$registry_pid" 2>/dev/null || { say "the registry exited: see $results/registry.log"; exit 1; }
+	sleep 1
+done
 for name in server agent; do
 	ns=kbxc-$name veth=kbxc-v-$name
 	ip netns add "$ns"
@@ -185,6 +204,7 @@ for name in server agent; do
 	# Nothing answers DNS there: CoreDNS has no upstream, as on a closed floor.
 	echo "nameserver ${prefix}254" >"$work/$name/resolv.conf"
 	: >"$work/$name/config.yaml"
+	printf 'mirrors:\n  registry.k8s.io:\n    endpoint:\n      - "http://%s"\n' "$registry" >"$work/$name/registries.yaml"
 	# Each kubelet keeps its pods' logs apart: a kubelet removes the log
 	# directories of pods it does not know, and both nodes share this
 	# host's /var/log/pods.
@@ -202,7 +222,7 @@ start() {
 	in_node "$name" "$kubox" "$@" --config "$work/$name/config.yaml" \
 		--data-dir "$work/$name/data" --run-dir "$work/$name/run" --node-name "kbxc-$name" \
 		--node-ip "${nodeip[$name]}" --flannel-iface eth0 --resolv-conf "$work/$name/resolv.conf" \
-		--kubelet-arg "config-dir=$work/$name/kubelet.conf.d" \
+		--kubelet-arg "config-dir=$work/$name/kubelet.conf.d" --private-registry "$work/$name/registries.yaml" \
 		>"$work/$name/kubox.log" 2>&1 9>&- &
 	pid[$name]=$!
 }

@@ -26,13 +26,15 @@ import (
 
 // Layer files the build script makes in -layers (uncompressed tars).
 const (
-	debianLayer   = "debian.tar"   // Debian root with the tools the specs call
-	busyboxLayer  = "busybox.tar"  // busybox built from source, every applet linked to it
-	agnhostLayer  = "agnhost.tar"  // /agnhost, /agnhost-2, porter's key pair, /uploads
-	pauseLayer    = "pause.tar"    // /pause, kubox's static pause
-	kittenLayer   = "kitten.tar"   // test-webserver's files of the kitten image
-	nautilusLayer = "nautilus.tar" // and of the nautilus image
-	nnpLayer      = "nnp.tar"      // /usr/local/bin/nnp, setuid root
+	debianLayer   = "debian.tar"           // Debian root with the tools the specs call
+	busyboxLayer  = "busybox.tar"          // busybox built from source, every applet linked to it
+	agnhostLayer  = "agnhost.tar"          // /agnhost, /agnhost-2, porter's key pair, /uploads
+	pauseLayer    = "pause.tar"            // /pause, kubox's static pause
+	kittenLayer   = "kitten.tar"           // test-webserver's files of the kitten image
+	nautilusLayer = "nautilus.tar"         // and of the nautilus image
+	nnpLayer      = "nnp.tar"              // /usr/local/bin/nnp, setuid root
+	sampleLayer   = "sample-apiserver.tar" // /sample-apiserver, k8s.io/sample-apiserver
+	etcdLayer     = "etcd.tar"             // /usr/local/bin/etcd, the etcd kubox embeds
 )
 
 // recipe is how one repository's images are made.
@@ -74,6 +76,13 @@ var recipes = map[string]recipe{
 		layers: []string{debianLayer, agnhostLayer, nautilusLayer},
 		config: oci.Config{Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}},
 	},
+	// The aggregator spec's API server and its etcd, which it runs as
+	// /usr/local/bin/etcd.
+	e2eRepo + "sample-apiserver": {
+		layers: []string{debianLayer, sampleLayer},
+		config: oci.Config{Entrypoint: []string{"/sample-apiserver"}},
+	},
+	"registry.k8s.io/etcd":  {layers: []string{debianLayer, etcdLayer}, config: oci.Config{Cmd: []string{"/usr/local/bin/etcd"}}},
 	"registry.k8s.io/pause": {layers: []string{pauseLayer}, config: oci.Config{Entrypoint: []string{"/pause"}}},
 }
 

@@ -177,21 +177,46 @@ func Classify(cases []testCase, offline []MissingImage) Result {
 }
 
 // reason is the first line of a failure that says something, without
-// ginkgo's "[FAILED]" mark.
+// ginkgo's "[FAILED]" mark. A gomega message that opens with a bare
+// "Expected" goes on over a few lines (what was found, the matcher, what
+// was wanted): those are joined into one.
 func reason(m *message) string {
 	for _, s := range []string{m.Message, m.Text} {
+		var lines []string
 		for _, line := range strings.Split(s, "\n") {
 			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "[FAILED]"))
-			if line == "" {
-				continue
+			if line != "" {
+				lines = append(lines, line)
 			}
-			if len(line) > 300 {
-				line = line[:300] + "…"
-			}
-			return line
 		}
+		if len(lines) == 0 {
+			continue
+		}
+		line := lines[0]
+		if line == "Expected" {
+			line = expected(lines)
+		}
+		if len(line) > 300 {
+			line = line[:300] + "…"
+		}
+		return line
 	}
 	return "(no message)"
+}
+
+// expected joins gomega's "Expected / <found> / to <match> / <wanted>"
+// into one line, the found value shortened.
+func expected(lines []string) string {
+	for k := 1; k+1 < len(lines); k++ {
+		if strings.HasPrefix(lines[k], "to ") || strings.HasPrefix(lines[k], "not to ") {
+			found := strings.Join(lines[1:k], " ")
+			if len(found) > 120 {
+				found = found[:120] + "…"
+			}
+			return strings.Join([]string{lines[0], found, lines[k], lines[k+1]}, " ")
+		}
+	}
+	return strings.Join(lines[:min(len(lines), 4)], " ")
 }
 
 // offlineCause says why a failure needs the network, or "" when nothing in

@@ -46,3 +46,12 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// A gomega "Expected" message is reported with what was found and wanted.
+func TestReasonExpected(t *testing.T) {
+	m := &message{Message: "[FAILED] Expected\n    <string>: PRETTY_NAME=\"Debian GNU/Linux 12\"\n    NAME=\"Debian GNU/Linux\"\nto contain substring\n    <string>: Alpine Linux\n"}
+	want := `Expected <string>: PRETTY_NAME="Debian GNU/Linux 12" NAME="Debian GNU/Linux" to contain substring <string>: Alpine Linux`
+	if got := reason(m); got != want {
+		t.Errorf("reason = %q, want %q", got, want)
+	}
+}
