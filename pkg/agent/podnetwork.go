@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 
@@ -44,7 +43,11 @@ func (n *node) watchPodNetwork(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil // stopping
 	}
-	n.podCIDRs, n.netErr = cidrs, errors.Join(werr, perr)
+	// One error, in one line: the watch's first, as it names the node.
+	n.podCIDRs, n.netErr = cidrs, werr
+	if n.netErr == nil {
+		n.netErr = perr
+	}
 	close(n.netFound)
 	if n.netErr != nil {
 		return n.netErr
