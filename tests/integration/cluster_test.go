@@ -298,7 +298,9 @@ func TestCluster(t *testing.T) {
 	})
 
 	// A deleted node registers again when its agent restarts, with its
-	// join token long deleted.
+	// join token long deleted. (The deletion may end the agent before the
+	// test stops it: upstream kube-proxy exits when its Node is deleted,
+	// leaving the restart to the service manager.)
 	mustKubectl("delete", "node", "kbxt-agent")
 	ag.Stop()
 	ag.Start(agentArgs...)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ type netNode struct {
 	cgroups  []string // cgroup.procs files the process joins first
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	stopping atomic.Bool // the test ends the process: its exit is expected
 	logf     *os.File
 	bin      string
 	resolv   string
@@ -107,15 +109,20 @@ func newNetNode(t *testing.T, name, ns, ip string) *netNode {
 			t.Errorf("kubox killall (%s): %v\n%s", name, err, out)
 		}
 		if t.Failed() {
-			data, _ := os.ReadFile(filepath.Join(dir, "kubox.log"))
-			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-			if len(lines) > 40 {
-				lines = lines[len(lines)-40:]
-			}
-			t.Logf("--- last lines of %s's log:\n%s", name, strings.Join(lines, "\n"))
+			t.Logf("--- last lines of %s's log:\n%s", name, n.tail(40))
 		}
 	})
 	return n
+}
+
+// tail is the last lines of the node's log.
+func (n *netNode) tail(lines int) string {
+	data, _ := os.ReadFile(filepath.Join(n.Dir, "kubox.log"))
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
 }
 
 // airGapImage puts an image archive into the node's air-gap images
@@ -165,7 +172,17 @@ func (n *netNode) Start(args ...string) {
 		n.t.Fatal(err)
 	}
 	n.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(n.cmd, n.exited)
+	n.stopping.Store(false)
+	started := time.Now()
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		err := cmd.Wait()
+		// Said when it happens: a wait that follows would otherwise only
+		// time out, against a port nobody listens on.
+		if !n.stopping.Load() {
+			n.t.Logf("%s's kubox exited by itself %.1fs after its start: %v; its last lines:\n%s", n.name, time.Since(started).Seconds(), err, n.tail(15))
+		}
+		close(done)
+	}(n.cmd, n.exited)
 }
 
 // Stop ends the process (SIGTERM, then SIGKILL after a minute).
@@ -178,6 +195,7 @@ func (n *netNode) Stop() {
 		return
 	default:
 	}
+	n.stopping.Store(true)
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-n.exited:
@@ -190,6 +208,7 @@ func (n *netNode) Stop() {
 
 // Kill ends the process with SIGKILL, as a crash or a power loss would.
 func (n *netNode) Kill() {
+	n.stopping.Store(true)
 	n.cmd.Process.Kill()
 	<-n.exited
 	n.logf.Close()
