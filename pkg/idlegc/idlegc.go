@@ -28,18 +28,29 @@ const Settle = time.Minute
 // the user set GOGC or GOMEMLIMIT: their choice wins.
 func Component() component.Component {
 	return &component.Func{ComponentName: "idle-gc", Run: func(ctx context.Context) error {
-		if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-			<-ctx.Done()
-			return nil
-		}
-		debug.SetGCPercent(Percent)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(Settle):
-		}
-		debug.FreeOSMemory()
+		Run(ctx, 0)
 		<-ctx.Done()
 		return nil
 	}}
+}
+
+// Run lowers the GC target after delay, and returns the freed heap Settle
+// later (or returns early when ctx ends). A process with no ready point of
+// its own (containerd's child) passes its start-up's length as delay.
+func Run(ctx context.Context, delay time.Duration) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	for _, step := range []func(){
+		func() { debug.SetGCPercent(Percent) },
+		func() { debug.FreeOSMemory() },
+	} {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		step()
+		delay = Settle
+	}
 }

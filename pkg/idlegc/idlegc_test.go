@@ -40,3 +40,22 @@ func TestUserChoiceWins(t *testing.T) {
 		t.Errorf("GC target %d with the user's GOGC=100, want it left alone", got)
 	}
 }
+
+// A process that stops before its delay keeps its GC target.
+func TestRunStopsEarly(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Run(ctx, time.Hour); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return once its context ended")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC target %d after an early stop, want 100 left alone", got)
+	}
+}

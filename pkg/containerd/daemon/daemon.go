@@ -9,6 +9,8 @@ import (
 
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
 
+	"github.com/kubox-io/kubox/pkg/idlegc"
+
 	// The plugins a node needs: CRI, overlay and native snapshotters, the
 	// runc v2 runtime, content, metadata, GC, leases, events, transfer,
 	// and the gRPC services clients (kubelet, ctr, kubox) talk to.
@@ -57,6 +59,10 @@ import (
 // Main runs containerd with args (args[0] is "containerd") and returns the
 // exit code.
 func Main(args []string) int {
+	// The node's first images and pods come through containerd in its
+	// first minute; after that it idles, and keeps its heap tight as
+	// kubox does.
+	go idlegc.Run(context.Background(), idlegc.Settle)
 	if err := command.App().Run(context.Background(), args); err != nil {
 		fmt.Fprintln(os.Stderr, "containerd:", err)
 		return 1
