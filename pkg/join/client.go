@@ -24,6 +24,8 @@ var (
 	// ErrRefused is a renewal the server will not grant: the node must
 	// join again with a token.
 	ErrRefused = errors.New("refused")
+	// ErrStarting: the server cannot take new nodes yet; try again.
+	ErrStarting = errors.New("server starting")
 )
 
 // JoinOptions tune Join; the zero value is ready to use.
@@ -148,6 +150,8 @@ func postNode(ctx context.Context, base string, roots *x509.CertPool, secret str
 		return nil, &serverError{base, ErrUnauthorized, firstLine(body)}
 	case http.StatusForbidden:
 		return nil, &serverError{base, ErrNodeNameTaken, firstLine(body)}
+	case http.StatusServiceUnavailable:
+		return nil, &serverError{base, ErrStarting, firstLine(body)}
 	}
 	return decodeBundle(base, resp, body)
 }

@@ -456,3 +456,22 @@ func TestJoinClientErrors(t *testing.T) {
 		t.Errorf("closed port: err = %v", err)
 	}
 }
+
+// Until the server's node policies are in place, a new node is told to
+// come back (503, ErrStarting) and gets nothing; then it joins.
+func TestJoinWaitsForPolicies(t *testing.T) {
+	ts := newTestServer(t)
+	ready := make(chan struct{})
+	ts.srv.cfg.Ready = ready
+	_, err := Join(context.Background(), ts.url, ts.token(), nodeRequest("node-1", "pw-1"), JoinOptions{})
+	if !errors.Is(err, ErrStarting) || !strings.Contains(err.Error(), "still starting") {
+		t.Fatalf("join before the policies: err = %v, want ErrStarting saying the server is still starting", err)
+	}
+	if _, err := ts.client.CoreV1().Secrets("kube-system").Get(context.Background(), "node-1.node-password.kubox", metav1.GetOptions{}); err == nil {
+		t.Error("a deferred join left a node password record")
+	}
+	close(ready)
+	if _, err := Join(context.Background(), ts.url, ts.token(), nodeRequest("node-1", "pw-1"), JoinOptions{}); err != nil {
+		t.Fatalf("join once the policies are in place: %v", err)
+	}
+}

@@ -58,6 +58,10 @@ type ServerConfig struct {
 	// ServerBundle gathers what a joining server gets (ServerBundle);
 	// nil on a server that takes no servers.
 	ServerBundle func() (*ServerBundle, error)
+	// Ready is closed once the cluster's node policies (RBAC, admission)
+	// are in place; until then new nodes are told to retry (503), so none
+	// holds credentials the policies do not yet bound. nil: always ready.
+	Ready <-chan struct{}
 }
 
 // Server serves the join routes.
@@ -115,6 +119,19 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// ready says whether new nodes may join yet.
+func (s *Server) ready() bool {
+	if s.cfg.Ready == nil {
+		return true
+	}
+	select {
+	case <-s.cfg.Ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // serveCACerts needs no token: the agent checks what it gets against the
 // hash in its token before it sends the secret anywhere.
 func (s *Server) serveCACerts(w http.ResponseWriter, _ *http.Request) {
@@ -123,6 +140,11 @@ func (s *Server) serveCACerts(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) serveNode(w http.ResponseWriter, r *http.Request) {
+	if !s.ready() {
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, r, &httpError{http.StatusServiceUnavailable, "the server is still starting: its node policies are not in place yet; retry in a moment"})
+		return
+	}
 	s.serve(w, r, func(r *http.Request) (string, error) {
 		return s.authenticate(r.Context(), r.Header.Get("Authorization"))
 	}, func(ctx context.Context, _ string, req NodeRequest) error {
@@ -260,9 +282,12 @@ func internal(format string, args ...any) error {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	he := &httpError{http.StatusInternalServerError, err.Error()} // unless err is one
 	errors.As(err, &he)
-	if he.code == http.StatusInternalServerError {
+	switch he.code {
+	case http.StatusInternalServerError:
 		s.cfg.Log.Errorf("join request from %s failed: %s", r.RemoteAddr, he.msg)
-	} else {
+	case http.StatusServiceUnavailable:
+		s.cfg.Log.Infof("join request from %s deferred: %s", r.RemoteAddr, he.msg)
+	default:
 		s.cfg.Log.Warnf("join request from %s refused: %s", r.RemoteAddr, he.msg)
 	}
 	http.Error(w, he.msg, he.code)

@@ -72,6 +72,7 @@ func (s *Server) joinHandler(secret string, caPEM []byte, apiSANs pki.SANs, log 
 		Cluster:       cfg.Cluster(),
 		Log:           log.For("join"),
 		ServerBundle:  serverBundle,
+		Ready:         s.policiesReady,
 	})
 	if err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ type Server struct {
 	unlock func()
 	// etcdPeers are the client URLs of the members a new member joins.
 	etcdPeers []string
+	// policiesReady is closed once the rbac step has put the node
+	// policies in place; the join route takes new nodes from then on.
+	policiesReady chan struct{}
 }
 
 // New prepares a server. Close releases the API port if the server never
@@ -68,7 +71,7 @@ func New(cfg *config.Server, log *logging.Logger) (*Server, error) {
 		unlock()
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, ln: ln, unlock: unlock}
+	srv := &Server{cfg: cfg, ln: ln, unlock: unlock, policiesReady: make(chan struct{})}
 	if err := srv.restore(log); err != nil {
 		srv.Close()
 		return nil, err
@@ -342,7 +345,13 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return embedded.NewControllerManager(args.ControllerManager(in()), embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: controllerKC})
 	}}
 
-	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error { return ensureRBAC(ctx, p.AdminKubeconfig) }}
+	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error {
+		if err := ensureRBAC(ctx, p.AdminKubeconfig); err != nil {
+			return err
+		}
+		close(s.policiesReady)
+		return nil
+	}}
 	if err := writeAddons(cfg, certs.ServerCA, log); err != nil {
 		return err
 	}
