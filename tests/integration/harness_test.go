@@ -42,6 +42,7 @@ type server struct {
 
 	cmd    *exec.Cmd
 	logf   *os.File
+	logAt  int64 // the log's size when the process last started
 	exited chan struct{}
 	err    error
 }
@@ -121,6 +122,9 @@ func (s *server) Start() {
 		s.t.Fatal(err)
 	}
 	s.logf = f
+	if fi, err := f.Stat(); err == nil {
+		s.logAt = fi.Size()
+	}
 	s.cmd = exec.Command(s.bin, s.argv()...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -257,6 +261,15 @@ func (s *server) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// logSinceStart is what the process logged since it last started.
+func (s *server) logSinceStart() string {
+	data, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+	if int64(len(data)) < s.logAt {
+		return ""
+	}
+	return string(data[s.logAt:])
 }
 
 func (s *server) dumpLog(n int) {

@@ -136,7 +136,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := s.Kubectl("get", "configmap", "c"); err != nil {
 		t.Errorf("configmap c, created after the restore, is gone after a restart with the same flags: %v", err)
 	}
-	if !strings.Contains(s.tail(400), "restored at") {
+	if !strings.Contains(s.logSinceStart(), "restored at") {
 		t.Errorf("no log line saying the snapshot was restored already")
 	}
 
