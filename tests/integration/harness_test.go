@@ -254,8 +254,11 @@ func (s *server) MustKubectl(args ...string) string {
 	return out
 }
 
-func (s *server) tail(n int) string {
-	data, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+func (s *server) tail(n int) string { return tailFile(filepath.Join(s.Dir, "server.log"), n) }
+
+// tailFile is the last n lines of a log file.
+func tailFile(path string, n int) string {
+	data, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

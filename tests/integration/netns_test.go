@@ -116,14 +116,7 @@ func newNetNode(t *testing.T, name, ns, ip string) *netNode {
 }
 
 // tail is the last lines of the node's log.
-func (n *netNode) tail(lines int) string {
-	data, _ := os.ReadFile(filepath.Join(n.Dir, "kubox.log"))
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (n *netNode) tail(lines int) string { return tailFile(filepath.Join(n.Dir, "kubox.log"), lines) }
 
 // airGapImage puts an image archive into the node's air-gap images
 // directory, which it imports when it starts.
