@@ -1,7 +1,7 @@
 # kubox build, test and benchmark entry points.
 SHELL := /bin/bash
 GO ?= go
-KUBE_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" && $$2 ~ /^v/ { print $$2; exit }' go.mod)
 KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
 VERSION ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.1.0-dev)
 COMMIT ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
@@ -10,6 +10,9 @@ BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 # kubectl's kustomize would otherwise link Go's plugin package, which makes
 # the linker export every symbol (about 45 MB of dynamic symbol table).
 TAGS := providerless kustomize_disable_go_plugin_support
+# kubox builds and tests against k8s.io/kubernetes with the patches that
+# scripts/k8s-patch.sh applies and explains, through this Go workspace.
+KGO := GOWORK=$(CURDIR)/build/k8s/go.work $(GO)
 
 # Upstream components report these through /version and --version.
 VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
@@ -24,19 +27,22 @@ LDFLAGS := -s -w \
 		-X $(p).gitTreeState=clean \
 		-X $(p).buildDate=$(BUILD_DATE))
 
-.PHONY: all build test test-unit test-integration test-install bench bench-report clean deps payload release release-deps test-release conformance conformance-deps
+.PHONY: all build k8s-patch test test-unit test-integration test-install bench bench-report clean deps payload release release-deps test-release conformance conformance-deps
 
 all: build
 
 build: bin/kubox
 
-bin/kubox: FORCE payload
+bin/kubox: FORCE payload k8s-patch
 	@mkdir -p bin
-	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/kubox ./cmd/kubox
+	CGO_ENABLED=1 $(KGO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/kubox ./cmd/kubox
 	ln -sf kubox bin/kubectl
 	ln -sf kubox bin/crictl
 
 FORCE:
+
+k8s-patch:
+	bash scripts/k8s-patch.sh build/k8s
 
 # runc, containerd-shim-runc-v2, the CNI plugins and pause, packed into
 # pkg/bundle/assets/payload.tar.zst, which bin/kubox embeds.
@@ -55,15 +61,15 @@ test: test-unit test-integration test-install
 # client-go and the rest built with -race take about 7 minutes more.
 RACE_PKGS := atomicfile bundle cgroups component config config/paths configfile flock images images/oci killall loadbalancer logging sfx
 
-test-unit:
-	$(GO) vet -tags '$(TAGS)' ./...
-	$(GO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/... ./tests/bench/... ./tests/conformance/...
-	$(GO) test -race -tags '$(TAGS)' $(addprefix ./pkg/,$(RACE_PKGS))
-	$(GO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
+test-unit: k8s-patch
+	$(KGO) vet -tags '$(TAGS)' ./...
+	$(KGO) test -tags '$(TAGS)' ./pkg/... ./cmd/... ./tests/images/... ./tests/bench/... ./tests/conformance/...
+	$(KGO) test -race -tags '$(TAGS)' $(addprefix ./pkg/,$(RACE_PKGS))
+	$(KGO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
 
 test-integration: build
-	$(GO) test -tags '$(TAGS)' -count=1 -timeout 10m -v ./tests/inprocess/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
-	KUBOX_BIN=$(CURDIR)/bin/kubox $(GO) test -tags '$(TAGS)' -count=1 -timeout 40m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+	$(KGO) test -tags '$(TAGS)' -count=1 -timeout 10m -v ./tests/inprocess/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+	KUBOX_BIN=$(CURDIR)/bin/kubox $(KGO) test -tags '$(TAGS)' -count=1 -timeout 40m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
 
 # install.sh piped from curl out of a release folder on loopback, the node
 # its service runs, and its uninstall script.

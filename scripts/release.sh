@@ -20,6 +20,9 @@ if [ "$#" -eq 0 ]; then
 	set -- amd64 arm64 arm
 fi
 mkdir -p "$dist"
+# kubox builds against k8s.io/kubernetes with its patches (scripts/k8s-patch.sh).
+bash scripts/k8s-patch.sh build/k8s
+export GOWORK=$root/build/k8s/go.work
 
 for arch in "$@"; do
 	goarm=

@@ -69,8 +69,8 @@ func TestCertRotation(t *testing.T) {
 	if out, err := s.Kubectl("rollout", "status", "deployment/late", "--timeout=120s"); err != nil {
 		t.Fatalf("a deployment created after the renewals: %v\n%s", err, out)
 	}
-	if _, err := s.Kubectl("logs", "keeper"); err != nil {
-		t.Errorf("kubectl logs through the kubelet: %v", err)
+	if out, err := s.Kubectl("logs", "keeper"); err != nil {
+		t.Errorf("kubectl logs through the kubelet: %v\n%s", err, out)
 	}
 	if !strings.Contains(s.tail(5000), "renewed certificate serving-kube-apiserver") {
 		t.Error("no log line about the serving certificate's renewal")

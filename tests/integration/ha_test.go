@@ -203,6 +203,12 @@ func TestHA(t *testing.T) {
 	if agentDown != "" {
 		t.Errorf("the agent's node was not Ready after server 1 died: %s", agentDown)
 	}
+	// Server 2 or 3 now runs the controllers (their node controller marked
+	// server 1's node), started long after its kubelet in the same
+	// process: CSI drivers still register on both.
+	for _, n := range []*netNode{s2, s3} {
+		checkCSIRegistration(t, func(args ...string) (string, error) { return kubectl(n, args...) }, n.DataDir, "kbxt-"+n.name, "csi.kubox.test")
+	}
 	after := podsByNode(s2)
 	for _, n := range []*netNode{s2, s3, ag} {
 		if node := "kbxt-" + n.name; after[node] != before[node] {

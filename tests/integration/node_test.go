@@ -10,39 +10,23 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	testImagesOnce sync.Once
-	testImagesDir  string
-	testImagesErr  error
-)
+// testImagesBuild: tests/images/build.sh's archives.
+var testImagesBuild = &built{prefix: "kubox-test-images-", make: func(dir string) error {
+	if out, err := exec.Command("bash", "../images/build.sh", dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("tests/images/build.sh: %v\n%s", err, out)
+	}
+	return nil
+}}
 
-// testImages builds the test images once per test binary
-// (tests/images/build.sh) and returns the directory holding the archives.
+// testImages returns the directory holding the test image archives.
 func testImages(t *testing.T) string {
 	t.Helper()
-	testImagesOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kubox-test-images-")
-		if err != nil {
-			testImagesErr = err
-			return
-		}
-		cmd := exec.Command("bash", "../images/build.sh", dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			testImagesErr = fmt.Errorf("tests/images/build.sh: %v\n%s", err, out)
-		}
-		testImagesDir = dir
-	})
-	if testImagesErr != nil {
-		t.Fatal(testImagesErr)
-	}
-	return testImagesDir
+	return testImagesBuild.get(t)
 }
 
 // dropImage copies an image archive into the node's air-gap folder.
@@ -286,6 +270,8 @@ func TestNode(t *testing.T) {
 
 	checkContainerdRestart(t, s)
 	checkLocalPath(t, s)
+	nodeName := strings.TrimSpace(s.MustKubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"))
+	checkCSIRegistration(t, s.Kubectl, s.DataDir, nodeName, "csi.kubox.test")
 	checkOOM(t, s)
 	checkDisable(t, s)
 
