@@ -40,7 +40,8 @@ const (
 )
 
 // ensureRBAC creates the cluster roles and the admission policy kubox's
-// own node components need.
+// own node components need. The API server enforces the policy up to a
+// second later: waitNodeVolumesEnforced tells when.
 func ensureRBAC(ctx context.Context, kubeconfig string) error {
 	c, err := kubeclient.New(kubeconfig)
 	if err != nil {
@@ -87,9 +88,6 @@ func ensureRBAC(ctx context.Context, kubeconfig string) error {
 		}
 	}
 	if err := applyNodeVolumesPolicy(ctx, c, labels); err != nil {
-		return err
-	}
-	if err := waitNodeVolumesEnforced(ctx, kubeconfig); err != nil {
 		return err
 	}
 	for _, del := range []func() error{

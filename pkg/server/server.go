@@ -51,8 +51,8 @@ type Server struct {
 	unlock func()
 	// etcdPeers are the client URLs of the members a new member joins.
 	etcdPeers []string
-	// policiesReady is closed once the rbac step has put the node
-	// policies in place; the join route takes new nodes from then on.
+	// policiesReady is closed once the API server enforces the node
+	// policies; the join route takes new nodes from then on.
 	policiesReady chan struct{}
 }
 
@@ -346,10 +346,17 @@ func (s *Server) prepare(log *logging.Logger) error {
 	}}
 
 	rbac := &component.Step{StepName: "rbac", Do: func(ctx context.Context) error {
-		if err := ensureRBAC(ctx, p.AdminKubeconfig); err != nil {
+		return ensureRBAC(ctx, p.AdminKubeconfig)
+	}}
+	// New nodes are let in once the node-volumes policy is enforced (the
+	// join route answers 503 until then). Nothing in this process waits
+	// for it: the server's own node runs kubox's own code.
+	nodePolicies := &component.Func{ComponentName: "node-policies", Run: func(ctx context.Context) error {
+		if err := waitNodeVolumesEnforced(ctx, p.AdminKubeconfig); err != nil {
 			return err
 		}
 		close(s.policiesReady)
+		<-ctx.Done()
 		return nil
 	}}
 	if err := writeAddons(cfg, certs.ServerCA, log); err != nil {
@@ -365,7 +372,7 @@ func (s *Server) prepare(log *logging.Logger) error {
 		return &component.Restart{Log: log, Inner: &component.Func{ComponentName: "cloud-node",
 			Run: le.Wrap("kubox-cloud-node", func(ctx context.Context) error { return nodeaddress.Run(ctx, p.AdminKubeconfig) })}}, nil
 	}}
-	s.comps = []component.Component{ds, apiserver, rbac, cloudNode}
+	s.comps = []component.Component{ds, apiserver, rbac, nodePolicies, cloudNode}
 	if cfg.Scheduler {
 		s.comps = append(s.comps, scheduler)
 	}
