@@ -55,3 +55,16 @@ func TestReasonExpected(t *testing.T) {
 		t.Errorf("reason = %q, want %q", got, want)
 	}
 }
+
+// A spec that checks upstream's Alpine-based kitten image is put down to
+// the image, which only the network can bring.
+func TestClassifyImageGap(t *testing.T) {
+	text := "[FAILED] Expected\n    <string>: PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nto contain substring\n    <string>: Alpine Linux\n"
+	r := Classify([]testCase{{Name: "[It] [sig-node] ImageVolume should succeed with pod and pull policy of Always [Conformance]", Failure: &message{Message: text}}}, nil)
+	if len(r.Failed) != 1 || !strings.Contains(r.Failed[0].Offline, "kitten") {
+		t.Fatalf("classified as %+v", r)
+	}
+	if md := render(Run{}, r, nil); !strings.Contains(md, "## Failed for want of a network\n\n- [It] [sig-node] ImageVolume") {
+		t.Errorf("summary:\n%s", md)
+	}
+}
