@@ -373,6 +373,17 @@ func (s *Server) prepare(log *logging.Logger) error {
 			Run: le.Wrap("kubox-cloud-node", func(ctx context.Context) error { return nodeaddress.Run(ctx, p.AdminKubeconfig) })}}, nil
 	}}
 	s.comps = []component.Component{ds, apiserver, rbac, nodePolicies, cloudNode}
+	if cfg.ControllerManager && args.OwnNodeIPAM(cfg) {
+		// Before the controller-manager, which builds every other
+		// controller first: a node gets its podCIDR, and its pod network
+		// starts, as soon as it registers.
+		s.comps = append(s.comps, &component.Lazy{ComponentName: "node-ipam", Build: func() (component.Component, error) {
+			le := embedded.LeaderElection{Enabled: ds.Endpoint().LeaderElect, Kubeconfig: p.AdminKubeconfig}
+			ipam := embedded.NodeIPAM{Kubeconfig: p.AdminKubeconfig, ClusterCIDRs: cfg.ClusterCIDRs,
+				ServiceCIDRs: cfg.ServiceCIDRs, MaskSizes: args.NodeCIDRMaskSizes(cfg)}
+			return &component.Restart{Log: log, Inner: &component.Func{ComponentName: "node-ipam", Run: le.Wrap("kubox-node-ipam", ipam.Run)}}, nil
+		}})
+	}
 	if cfg.Scheduler {
 		s.comps = append(s.comps, scheduler)
 	}

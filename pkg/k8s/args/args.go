@@ -148,7 +148,40 @@ func ControllerManager(in Inputs) []string {
 		m["node-cidr-mask-size-ipv4"] = fmt.Sprint(config.NodeCIDRMaskIPv4)
 		m["node-cidr-mask-size-ipv6"] = fmt.Sprint(config.NodeCIDRMaskIPv6)
 	}
+	if OwnNodeIPAM(s) {
+		m["controllers"] = "*,-node-ipam-controller"
+	}
 	return flags(m, s.ExtraArgs.ControllerManager)
+}
+
+// OwnNodeIPAM says whether the server runs upstream's node IPAM controller
+// on its own, beside the controller-manager, instead of inside it (where
+// it starts only once every other controller is built). A user whose
+// --kube-controller-manager-arg sets how nodes get their ranges, or which
+// controllers run, keeps it inside, where those flags apply.
+func OwnNodeIPAM(s *config.Server) bool {
+	for _, e := range s.ExtraArgs.ControllerManager {
+		k, _, _ := strings.Cut(e, "=")
+		switch k {
+		case "controllers", "allocate-node-cidrs", "cidr-allocator-type", "cluster-cidr",
+			"service-cluster-ip-range", "node-cidr-mask-size", "node-cidr-mask-size-ipv4", "node-cidr-mask-size-ipv6":
+			return false
+		}
+	}
+	return true
+}
+
+// NodeCIDRMaskSizes is the size of each node's range, one per cluster CIDR
+// in its order, as the controller-manager's flags above set them.
+func NodeCIDRMaskSizes(s *config.Server) []int {
+	sizes := make([]int, len(s.ClusterCIDRs))
+	for i, c := range s.ClusterCIDRs {
+		sizes[i] = config.NodeCIDRMaskIPv4
+		if c.IP.To4() == nil {
+			sizes[i] = config.NodeCIDRMaskIPv6
+		}
+	}
+	return sizes
 }
 
 // SchedulerFlags returns kube-scheduler's flags; its settings are in the

@@ -152,3 +152,30 @@ func TestGoldenDualStack(t *testing.T) {
 		t.Errorf("a single-stack cluster got per-family node range sizes")
 	}
 }
+
+// TestOwnNodeIPAM: the server runs node IPAM itself, and the
+// controller-manager leaves it out, unless the user's controller-manager
+// arguments decide how nodes get their ranges.
+func TestOwnNodeIPAM(t *testing.T) {
+	in := inputs(t, nil)
+	if !OwnNodeIPAM(in.Server) || !has(ControllerManager(in), "--controllers=*,-node-ipam-controller") {
+		t.Errorf("default: node IPAM not taken out of the controller-manager: %v", ControllerManager(in))
+	}
+	if got := NodeCIDRMaskSizes(in.Server); len(got) != 1 || got[0] != 24 {
+		t.Errorf("single-stack mask sizes = %v, want [24]", got)
+	}
+	dual := inputs(t, func(o *config.ServerOptions) {
+		o.ClusterCIDR = "fd42::/56,10.42.0.0/16"
+		o.ServiceCIDR = "fd43::/112,10.43.0.0/16"
+		o.ClusterDNS = "fd43::a"
+	})
+	if got := NodeCIDRMaskSizes(dual.Server); len(got) != 2 || got[0] != 64 || got[1] != 24 {
+		t.Errorf("dual-stack mask sizes = %v, want [64 24]", got)
+	}
+	for _, arg := range []string{"node-cidr-mask-size=26", "controllers=*,-ttl-after-finished-controller"} {
+		user := inputs(t, func(o *config.ServerOptions) { o.ControllerArgs = []string{arg} })
+		if OwnNodeIPAM(user.Server) || has(ControllerManager(user), "--controllers=*,-node-ipam-controller") {
+			t.Errorf("--kube-controller-manager-arg %s: node IPAM still taken out of the controller-manager", arg)
+		}
+	}
+}
