@@ -65,7 +65,8 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 	}
 	cluster = []component.Component{
 		// Waits for the node's podCIDR, and makes flannel's subnet
-		// manager meanwhile, while the kubelet registers the node.
+		// manager meanwhile, while the kubelet registers the node; then
+		// starts flannel on it.
 		&component.Func{ComponentName: "pod-network-watch", Run: n.watchPodNetwork},
 		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
 		// The node's addresses in annotations, from which the server's
@@ -128,10 +129,12 @@ type node struct {
 	cgroupV1   bool
 	pause      images.Image
 	resolvConf string
-	// netFound is closed once the node's podCIDRs are known (podCIDRs,
-	// flannel) or cannot be (netErr); netReady once its pod network runs.
+	// netFound is closed once the node's podCIDRs are known and flannel
+	// runs on them (podCIDRs, mtu) or cannot (netErr); netReady once the
+	// CNI configuration is written.
 	netFound chan struct{}
 	podCIDRs []*net.IPNet
+	mtu      int // flannel's; 0 with --flannel-backend none
 	flannel  *flannel.Prepared
 	netErr   error
 	netReady chan struct{}

@@ -20,9 +20,10 @@ import (
 
 // watchPodNetwork waits for the node's podCIDRs and, meanwhile, makes
 // flannel's subnet manager (its node informer takes a second to sync), so
-// that the pod network starts the moment the controller-manager assigns
-// the node its range. It hands both to podNetwork through netFound, then
-// keeps the subnet manager's informer running until the node stops.
+// that flannel starts the moment the node is assigned its range: its
+// lease, backend and iptables rules take about a second, which overlaps
+// kube-proxy's start. It hands the node's ranges and MTU to podNetwork
+// through netFound, then keeps flannel running until the node stops.
 func (n *node) watchPodNetwork(ctx context.Context) error {
 	client, err := n.client()
 	if err != nil {
@@ -47,6 +48,16 @@ func (n *node) watchPodNetwork(ctx context.Context) error {
 	n.podCIDRs, n.netErr = cidrs, werr
 	if n.netErr == nil {
 		n.netErr = perr
+	}
+	if n.netErr == nil && n.flannel != nil {
+		var fn *flannel.Network
+		if fn, n.netErr = n.flannel.Start(ctx); n.netErr == nil {
+			n.podCIDRs, n.mtu = fn.Subnets, fn.MTU
+			n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, config.CIDRs(fn.Subnets), fn.MTU)
+		}
+		if ctx.Err() != nil {
+			return nil // stopping
+		}
 	}
 	close(n.netFound)
 	if n.netErr != nil {
@@ -100,11 +111,10 @@ func waitNode(ctx context.Context, client kubernetes.Interface, name string, don
 	return err
 }
 
-// podNetwork starts the pod network on the node's podCIDRs, once
-// watchPodNetwork has them, and writes the CNI configuration for it; then
-// it keeps running until the node stops. It comes after kube-proxy:
-// pods start once the network is up, and their first connection to a
-// Service must be translated.
+// podNetwork writes the CNI configuration for the node's pod network, once
+// watchPodNetwork has started it; then it keeps running until the node
+// stops. It comes after kube-proxy: pods start once the CNI configuration
+// is there, and their first connection to a Service must be translated.
 func (n *node) podNetwork(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
@@ -114,20 +124,12 @@ func (n *node) podNetwork(ctx context.Context) error {
 	if n.netErr != nil {
 		return n.netErr
 	}
+	// With --flannel-backend none the user brings a network; kubox only
+	// writes a local bridge configuration (MTU 0: the default) so that the
+	// node works on its own.
 	cidrs := n.podCIDRs
-	if n.a.FlannelBackend == "none" {
-		// The user brings a network; kubox only writes a local bridge
-		// configuration so that the node works on its own.
-		if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidrs, 0); err != nil {
-			return err
-		}
-	} else {
-		fn, err := n.flannel.Start(ctx)
-		if err != nil {
-			return err
-		}
-		cidrs = fn.Subnets
-		n.log.Infof("flannel %s: pod network %s, MTU %d", n.a.FlannelBackend, config.CIDRs(fn.Subnets), fn.MTU)
+	if err := flannel.WriteConflist(n.p.CNIConfDir, n.p.CNIIPAMDir, cidrs, n.mtu); err != nil {
+		return err
 	}
 	n.log.Infof("pod network %s on node %s", config.CIDRs(cidrs), n.a.NodeName)
 	close(n.netReady)

@@ -57,11 +57,13 @@ type Prepared struct {
 	cfg    Config
 	sm     subnet.Manager
 	netCfg *subnet.Config
+	tm     *iptables.IPTablesManager
 }
 
-// Prepare writes flannel's network configuration and makes its subnet
-// manager; ctx bounds the manager's node informer, so it must outlive the
-// network Start runs.
+// Prepare writes flannel's network configuration, makes its subnet
+// manager and sets up the forward rules, which need only the cluster's
+// ranges; ctx bounds the manager's node informer and the rules' upkeep, so
+// it must outlive the network Start runs.
 func Prepare(ctx context.Context, cfg Config) (*Prepared, error) {
 	netConf, err := json.Marshal(netConfig(cfg.ClusterCIDRs, cfg.Backend))
 	if err != nil {
@@ -82,15 +84,23 @@ func Prepare(ctx context.Context, cfg Config) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flannel network configuration: %w", err)
 	}
-	return &Prepared{cfg: cfg, sm: leaseWhenCached{sm}, netCfg: netCfg}, nil
+	tm := &iptables.IPTablesManager{}
+	if err := tm.Init(ctx); err != nil {
+		return nil, fmt.Errorf("flannel iptables: %w", err)
+	}
+	// Each rule costs an iptables exec or two: done here, they are off
+	// the path from the podCIDR to the pod network.
+	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, netCfg.IPv6Network, 60)
+	return &Prepared{cfg: cfg, sm: leaseWhenCached{sm}, netCfg: netCfg, tm: tm}, nil
 }
 
 // Start runs flannel until ctx ends: it takes the node's podCIDR as its
-// lease, sets up the backend and masquerading, writes the subnet file and
-// the CNI configuration, and keeps routes to other nodes current. The
-// caller has seen the node's podCIDR assigned.
+// lease, sets up the backend and masquerading, writes the subnet file, and
+// keeps routes to other nodes current. The caller has seen the node's
+// podCIDR assigned, and writes the CNI configuration (WriteConflist with
+// the Network's subnets and MTU) when pods may start.
 func (p *Prepared) Start(ctx context.Context) (*Network, error) {
-	cfg, sm, netCfg := p.cfg, p.sm, p.netCfg
+	cfg, sm, netCfg, tm := p.cfg, p.sm, p.netCfg, p.tm
 	ext, err := externalInterface(cfg.Iface, cfg.NodeIPs, netCfg.EnableIPv4, netCfg.EnableIPv6)
 	if err != nil {
 		return nil, err
@@ -104,18 +114,22 @@ func (p *Prepared) Start(ctx context.Context) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flannel %s network: %w; `kubox check-config` tells what the kernel lacks", netCfg.BackendType, err)
 	}
-	tm := &iptables.IPTablesManager{}
-	if err := tm.Init(ctx); err != nil {
-		return nil, fmt.Errorf("flannel iptables: %w", err)
-	}
 	own := bn.Lease()
-	// flannel compares the IPv6 network and subnet with those of a
-	// previous run to recycle its rules, and cannot compare with none:
-	// the current ones stand in, so the IPv6 rules are only added.
-	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, ip.IP4Net{}, ip.IP4Net{}, netCfg.IPv6Network, own.IPv6Subnet, netCfg.IPv6Network, own, 60, false); err != nil {
+	// flannel removes the masquerade rules of a previous run whose
+	// network or subnet differ from the current ones. The subnet file
+	// says what that run's were; with no file, no run of this node left
+	// rules, and the current ones stand in (nothing to remove: each
+	// removal would be an iptables exec that finds nothing).
+	prev := previousRanges(cfg.SubnetFile)
+	if prev.network.Empty() {
+		prev.network, prev.subnet = netCfg.Network, own.Subnet
+	}
+	if prev.network6.Empty() {
+		prev.network6, prev.subnet6 = netCfg.IPv6Network, own.IPv6Subnet
+	}
+	if err := tm.SetupAndEnsureMasqRules(ctx, netCfg.Network, prev.subnet, prev.network, netCfg.IPv6Network, prev.subnet6, prev.network6, own, 60, false); err != nil {
 		return nil, fmt.Errorf("flannel masquerade rules: %w", err)
 	}
-	tm.SetupAndEnsureForwardRules(ctx, netCfg.Network, netCfg.IPv6Network, 60)
 	if err := os.MkdirAll(filepath.Dir(cfg.SubnetFile), 0o755); err != nil {
 		return nil, err
 	}
@@ -132,11 +146,44 @@ func (p *Prepared) Start(ctx context.Context) (*Network, error) {
 			podNets = append(podNets, own.IPv6Subnet.ToIPNet())
 		}
 	}
-	if err := WriteConflist(cfg.CNIConfDir, cfg.CNIIPAMDir, podNets, bn.MTU()); err != nil {
-		return nil, err
-	}
 	go bn.Run(ctx)
 	return &Network{Subnets: podNets, MTU: bn.MTU()}, nil
+}
+
+// ranges are the pod network's ranges and the node's subnets as a subnet
+// file states them; a family the file does not state is empty.
+type ranges struct {
+	network, subnet   ip.IP4Net
+	network6, subnet6 ip.IP6Net
+}
+
+// previousRanges reads the subnet file a previous run wrote
+// (subnet.WriteSubnetFile: FLANNEL_NETWORK=10.42.0.0/16,
+// FLANNEL_SUBNET=10.42.0.1/24, and the FLANNEL_IPV6_ pair). A family is
+// left empty unless both its lines parse.
+func previousRanges(path string) ranges {
+	var r ranges
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r
+	}
+	vals := map[string]*net.IPNet{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		if _, n, err := net.ParseCIDR(v); err == nil {
+			vals[k] = n
+		}
+	}
+	if n, s := vals["FLANNEL_NETWORK"], vals["FLANNEL_SUBNET"]; n != nil && s != nil {
+		r.network, r.subnet = ip.FromIPNet(n), ip.FromIPNet(s)
+	}
+	if n, s := vals["FLANNEL_IPV6_NETWORK"], vals["FLANNEL_IPV6_SUBNET"]; n != nil && s != nil {
+		r.network6, r.subnet6 = ip.FromIP6Net(n), ip.FromIP6Net(s)
+	}
+	return r
 }
 
 // netConfig is flannel's network configuration (net-conf.json): a range

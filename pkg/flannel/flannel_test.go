@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flannel-io/flannel/pkg/backend"
+	"github.com/flannel-io/flannel/pkg/ip"
 	"github.com/flannel-io/flannel/pkg/lease"
 	"github.com/flannel-io/flannel/pkg/subnet"
 )
@@ -255,5 +256,29 @@ func TestLeaseWhenCached(t *testing.T) {
 	never := &cacheBehind{misses: 1 << 30}
 	if _, err := (leaseWhenCached{never}).AcquireLease(ctx, &lease.LeaseAttrs{}); err == nil {
 		t.Error("a cancelled wait returned a lease")
+	}
+}
+
+// previousRanges reads back what flannel's subnet file states, so that a
+// restart removes only the rules of ranges that changed.
+func TestPreviousRanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "subnet.env")
+	if r := previousRanges(path); !r.network.Empty() || !r.network6.Empty() {
+		t.Fatalf("no file: %+v, want nothing", r)
+	}
+	_, n4, _ := net.ParseCIDR("10.42.0.0/16")
+	_, s4, _ := net.ParseCIDR("10.42.3.0/24")
+	_, n6, _ := net.ParseCIDR("fd42::/56")
+	_, s6, _ := net.ParseCIDR("fd42:0:0:3::/64")
+	cfg := &subnet.Config{EnableIPv4: true, EnableIPv6: true, Network: ip.FromIPNet(n4), IPv6Network: ip.FromIP6Net(n6)}
+	if err := subnet.WriteSubnetFile(path, cfg, true, ip.FromIPNet(s4), ip.FromIP6Net(s6), 1450); err != nil {
+		t.Fatal(err)
+	}
+	r := previousRanges(path)
+	if !r.network.Equal(ip.FromIPNet(n4)) || !r.subnet.Equal(ip.FromIPNet(s4)) {
+		t.Errorf("IPv4: %v %v, want %v %v", r.network, r.subnet, n4, s4)
+	}
+	if !r.network6.Equal(ip.FromIP6Net(n6)) || !r.subnet6.Equal(ip.FromIP6Net(s6)) {
+		t.Errorf("IPv6: %v %v, want %v %v", r.network6, r.subnet6, n6, s6)
 	}
 }
