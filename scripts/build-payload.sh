@@ -23,6 +23,9 @@ out=$(cd "$1" && pwd)
 bin=$out/bin
 asset=$root/pkg/bundle/assets/payload.tar.zst
 GO=${GO:-go}
+# The payload module stands alone: a workspace set for kubox's own build
+# (scripts/release.sh sets one) would resolve its versions from kubox's.
+export GOWORK=off
 
 # Executables left from an earlier build would be packed too.
 rm -rf "${bin:?}"/*
