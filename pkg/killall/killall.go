@@ -537,7 +537,7 @@ func podSubnet(cniConfDir string) *net.IPNet {
 // it is older than any set-up in progress could be. Such a namespace serves
 // no one, and nothing else would ever remove it.
 func abandonedNetns(name string, st syscall.Stat_t) bool {
-	if time.Since(time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) < 30*time.Second {
+	if time.Since(time.Unix(st.Mtim.Unix())) < 30*time.Second {
 		return false
 	}
 	out, err := exec.Command("ip", "-n", name, "-o", "link", "show").Output()
