@@ -88,7 +88,7 @@ release-deps:
 
 # The released files check out and run (arm ones under qemu-user-static).
 test-release: release
-	bash scripts/test-release.sh
+	bash scripts/test-release.sh $(ARCHES)
 
 # kubox against upstream Kubernetes run as separate processes (kubeadm's
 # layout), built here from the same k8s.io/kubernetes module with the same

@@ -20,6 +20,7 @@ pkgs=(
 	systemd                # systemd-analyze verify of the installed unit
 	libseccomp-dev pkgconf # static runc with seccomp (make payload)
 	musl-tools             # small static pause (make payload)
+	zstd                   # packs released files (make release)
 )
 
 apt_install install-deps "${pkgs[@]}"
