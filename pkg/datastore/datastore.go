@@ -109,9 +109,9 @@ func (d *Datastore) Start(ctx context.Context, fail func(error)) error {
 			return fmt.Errorf("cannot create the database directory: %w; check that --data-dir %s is writable", err, d.paths.DataDir)
 		}
 		if rest, ok := strings.CutPrefix(kineEndpoint, "sqlite://"); ok {
-			kineEndpoint = serialEndpoint(rest)
+			kineEndpoint = sqliteEndpoint(rest)
 		} else {
-			kineEndpoint = serialEndpoint(file)
+			kineEndpoint = sqliteEndpoint(file)
 		}
 	}
 	etcd, cancel, wg, err := d.listen(ctx, kineEndpoint, d.paths.KineSocket)
