@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/k3s-io/kine/pkg/drivers/generic"
 	"github.com/k3s-io/kine/pkg/server"
@@ -29,6 +30,8 @@ type groupCommit struct {
 	*generic.Generic
 	ctx  context.Context
 	reqs chan *appendReq
+	// committed is the highest revision the writer has committed.
+	committed atomic.Int64
 }
 
 // appendReq is one INSERT waiting for its group. cols are the INSERT's
@@ -167,7 +170,38 @@ func (g *groupCommit) write(rs []*appendReq) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.id > g.committed.Load() {
+			g.committed.Store(r.id) // one writer: no other store races this one
+		}
+	}
+	return nil
+}
+
+// groupBackend is kine's backend over a groupCommit, with the current
+// revision the writer knows of. kine's log keeps its own by compare-and-swap
+// from the revision each append read before it began, which assumes appends
+// one at a time: when two of one group swap out of order, the later one
+// fails and the log reports the revision before it until the next write.
+// Watch progress notifications carry that figure, and the API server, which
+// reads the true one in a consistent list, then waits for a revision the
+// progress never reaches ("Too large resource version"). kine sends a
+// progress notification only once every watcher has had the events up to
+// it, so a revision from the writer is never reported early.
+type groupBackend struct {
+	server.Backend
+	g *groupCommit
+}
+
+func (b *groupBackend) CurrentRevision(ctx context.Context) (int64, error) {
+	rev, err := b.Backend.CurrentRevision(ctx)
+	if err != nil {
+		return rev, err
+	}
+	return max(rev, b.g.committed.Load()), nil
 }
 
 func insertedID(res sql.Result) (int64, error) {

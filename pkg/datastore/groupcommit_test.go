@@ -119,6 +119,44 @@ func TestSQLiteConcurrentWrites(t *testing.T) {
 		}
 	}
 
+	// A progress notification on the watch reports the last revision
+	// written, as the API server needs before it serves a consistent read
+	// from its cache: after each of a few bursts of concurrent creates.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for burst := range 5 {
+		var bwg sync.WaitGroup
+		for w := range writers {
+			bwg.Add(1)
+			go func() {
+				defer bwg.Done()
+				if _, err := cli.Put(ctx, fmt.Sprintf("/registry/burst/%d-%d", burst, w), "x"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		bwg.Wait()
+		cur, err := cli.Get(ctx, "/registry/counter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		progress, deadline := int64(0), time.After(10*time.Second)
+		for progress != cur.Header.Revision {
+			select {
+			case r := <-watch:
+				if r.IsProgressNotify() {
+					progress = r.Header.Revision
+				}
+			case <-tick.C:
+				if err := cli.RequestProgress(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case <-deadline:
+				t.Fatalf("burst %d: watch progress at revision %d, want %d", burst, progress, cur.Header.Revision)
+			}
+		}
+	}
+
 	cli.Close()
 	stop(t, d)
 	d2 := start(t, p)

@@ -39,7 +39,7 @@ func sqliteEndpoint(file string) string {
 				return false, nil, err
 			}
 			g := newGroupCommit(ctx, wg, dialect)
-			return false, logstructured.New(sqllog.New(g, wg, cfg)), nil
+			return false, &groupBackend{Backend: logstructured.New(sqllog.New(g, wg, cfg)), g: g}, nil
 		})
 	})
 	if !strings.Contains(file, "?") {
