@@ -173,7 +173,9 @@ func (b *baseline) writeConfigs(cp pki.ControlPlane) error {
 ]}
 `, podSubnet, b.path("cni", "ipam"))
 	// kubeadm's KubeletConfiguration, with the cgroup settings this host
-	// needs (cgroupfs driver below the bench's cgroup, cgroup v1 allowed).
+	// needs (cgroupfs driver below the bench's cgroup, cgroup v1 allowed)
+	// and kubox's eviction thresholds: upstream's 15% free image disk
+	// would evict the baseline's CoreDNS on a large disk kubox runs on.
 	kubelet := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -194,6 +196,7 @@ healthzPort: 10248
 resolvConf: %q
 staticPodPath: %q
 failSwapOn: false
+evictionHard: {imagefs.available: 5%%, nodefs.available: 5%%, memory.available: 100Mi}
 `, cp.ClientCA, b.cgRoot, clusterDNS, "unix://"+b.sock(), b.path("resolv.conf"), b.path("manifests"))
 	files := map[string]string{
 		"containerd.toml":             string(cfg),

@@ -468,12 +468,37 @@ func (r *results) markdown() string {
 	b.WriteString(r.table("API through client-go (objects/s: higher is better; ms: lower is better)",
 		fmt.Sprintf("%s ConfigMaps created, read, listed in one call and deleted, by 1 and by 16 concurrent callers.", r.Settings["objects"]),
 		apiFigures()))
+	b.WriteString(r.datastoreLine())
 	b.WriteString(r.haTable())
 	b.WriteString(r.table(fmt.Sprintf("%s pods created at once, seconds (lower is better)", r.Settings["pods"]), "", podFigures()))
 	b.WriteString(r.storeTable())
 	b.WriteString(r.smallTable())
 	b.WriteString(r.sizeTable())
 	return b.String()
+}
+
+// datastoreLine sets kubox on SQLite beside kubox on etcd: the same API
+// server on each datastore, their runs paired, so the ratio is the
+// datastore's share of the difference.
+func (r *results) datastoreLine() string {
+	sq, et := r.byName("kubox"), r.byName("kubox-etcd")
+	if sq == nil || et == nil {
+		return ""
+	}
+	var parts []string
+	for _, f := range apiFigures() {
+		if !strings.HasPrefix(f.label, "create c=16") {
+			continue
+		}
+		if rs := summarize(pairRatios(f.get(sq), f.get(et))); rs.N > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimPrefix(f.label, "create c=16, "), rs.Median))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\nCreates at c=16, %s ÷ %s (the same API server on each datastore, runs paired): %s.\n",
+		sq.Label, et.Label, strings.Join(parts, ", "))
 }
 
 // haTable: creates on three servers beside one server on SQLite (with its
