@@ -7,7 +7,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -290,9 +289,9 @@ func (n *node) registryProxy(ctx context.Context) error {
 // systemImages imports the images kubox makes itself (pause, CoreDNS),
 // each once per version.
 func (n *node) systemImages(ctx context.Context) error {
-	// CoreDNS's image packs a 55 MB executable in memory: it is named from
-	// the payload's manifest and built only when containerd lacks it, or
-	// every start would read, hash and copy it (100 MB of heap at the peak).
+	// CoreDNS's image packs a 55 MB executable: it is named from the
+	// payload's manifest and built only when containerd lacks it, or every
+	// start would read and hash it. Its archive streams into the import.
 	coreDNSRef := ""
 	if sum, err := bundle.Sum("coredns"); err == nil {
 		coreDNSRef = images.CoreDNSRef(sum)
@@ -313,7 +312,9 @@ func (n *node) systemImages(ctx context.Context) error {
 		if containerd.HasImage(ctx, n.p.ContainerdSocket, img.Ref) {
 			continue
 		}
-		names, err := containerd.Import(ctx, n.p.ContainerdSocket, bytes.NewReader(img.Archive), containerd.ImportOptions{Pinned: true})
+		archive := img.Open()
+		names, err := containerd.Import(ctx, n.p.ContainerdSocket, archive, containerd.ImportOptions{Pinned: true})
+		archive.Close()
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", img.Ref, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -26,10 +27,20 @@ const CoreDNSVersion = "1.15.0"
 // coreDNSModule is the Go module the bundled coredns is built from.
 const coreDNSModule = "github.com/coredns/coredns"
 
-// Image is a system image ready to import.
+// Image is a system image ready to import. Its archive is written as it
+// is read, never held whole: CoreDNS's would be a copy of a 55 MB
+// executable, and two more while it was built.
 type Image struct {
-	Ref     string
-	Archive []byte // OCI image layout tar
+	Ref   string
+	write func(io.Writer) error
+}
+
+// Open returns the image's OCI image layout tar as a stream. Close it
+// when done, read to the end or not.
+func (i Image) Open() io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(i.write(pw)) }()
+	return pr
 }
 
 // Pause builds the pod sandbox image from the bundled pause program. Its
@@ -117,10 +128,12 @@ func tagSafe(s string) string {
 // singleFile builds an image of one executable at path that is also its
 // entrypoint, run as user (the image default when empty).
 func singleFile(ref, path string, bin []byte, user string) (Image, error) {
-	var b bytes.Buffer
-	if _, err := oci.Write(&b, ref, []oci.File{{Path: path, Mode: 0o755, Data: bin}},
-		oci.Config{Entrypoint: []string{path}, User: user}, oci.Uncompressed()); err != nil {
-		return Image{}, err
+	write := func(w io.Writer) error {
+		_, err := oci.Write(w, ref, []oci.File{{Path: path, Mode: 0o755, Data: bin}},
+			oci.Config{Entrypoint: []string{path}, User: user}, oci.Uncompressed())
+		return err
 	}
-	return Image{Ref: ref, Archive: b.Bytes()}, nil
+	// kubox makes ref and the files itself: an error here is a bug, and
+	// it surfaces in the import that reads the archive.
+	return Image{Ref: ref, write: write}, nil
 }

@@ -353,7 +353,10 @@ func (b *baseline) importImages(ctx context.Context) error {
 		if containerd.HasImage(ctx, b.sock(), img.Ref) {
 			continue
 		}
-		if _, err := containerd.Import(ctx, b.sock(), bytes.NewReader(img.Archive), containerd.ImportOptions{Pinned: true}); err != nil {
+		archive := img.Open()
+		_, err = containerd.Import(ctx, b.sock(), archive, containerd.ImportOptions{Pinned: true})
+		archive.Close()
+		if err != nil {
 			return fmt.Errorf("importing %s: %w", img.Ref, err)
 		}
 	}

@@ -159,12 +159,20 @@ type Layout struct {
 // full ref as io.containerd.image.name, so that containerd's import names
 // the image ref. The same input gives byte-identical output. Write returns
 // the manifest digest ("sha256:…").
+//
+// The layer is never held in memory whole: it is tarred once to learn its
+// digest and again as it is written, so an image of a large executable
+// costs no copy of it.
 func Write(w io.Writer, ref string, files []File, cfg Config, opts ...Option) (string, error) {
-	layerTar, err := Layer(files)
+	entries, err := layerEntries(files)
 	if err != nil {
 		return "", err
 	}
-	digests, err := WriteImages(w, []Image{{Ref: ref, Layers: [][]byte{layerTar}, Config: cfg}}, opts...)
+	l, err := newStreamedLayer(entries)
+	if err != nil {
+		return "", err
+	}
+	digests, err := writeImages(w, []image{{ref: ref, layers: []layerSource{l}, config: cfg}}, opts)
 	if err != nil {
 		return "", err
 	}
@@ -183,6 +191,85 @@ type Image struct {
 // share is stored once, so images over a common root cost one copy of it.
 // It returns the manifest digests in the order of images.
 func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) {
+	var imgs []image
+	for _, img := range images {
+		x := image{ref: img.Ref, config: img.Config}
+		for _, l := range img.Layers {
+			x.layers = append(x.layers, heldLayer(l))
+		}
+		imgs = append(imgs, x)
+	}
+	return writeImages(w, imgs, opts)
+}
+
+// image is an Image whose layers are held or streamed.
+type image struct {
+	ref    string
+	layers []layerSource
+	config Config
+}
+
+// layerSource is an uncompressed layer tar.
+type layerSource interface {
+	diffID() string
+	size() int64
+	writeTo(w io.Writer) error
+}
+
+// heldLayer is a layer tar in memory.
+type heldLayer []byte
+
+func (l heldLayer) diffID() string            { return digestOf(l) }
+func (l heldLayer) size() int64               { return int64(len(l)) }
+func (l heldLayer) writeTo(w io.Writer) error { _, err := w.Write(l); return err }
+
+// streamedLayer is tarred from its entries each time it is written.
+type streamedLayer struct {
+	entries []layerEntry
+	n       int64
+	digest  string
+}
+
+func newStreamedLayer(entries []layerEntry) (*streamedLayer, error) {
+	h := sha256.New()
+	c := &countingWriter{w: h}
+	if err := writeLayer(c, entries); err != nil {
+		return nil, err
+	}
+	return &streamedLayer{entries: entries, n: c.n, digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func (l *streamedLayer) diffID() string { return l.digest }
+func (l *streamedLayer) size() int64    { return l.n }
+func (l *streamedLayer) writeTo(w io.Writer) error {
+	c := &countingWriter{w: w}
+	if err := writeLayer(c, l.entries); err != nil {
+		return err
+	}
+	if c.n != l.n {
+		return fmt.Errorf("oci: layer changed while written (%d bytes, then %d)", l.n, c.n)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// storedBlob is one file of the layout's blobs/sha256.
+type storedBlob struct {
+	n     int64
+	write func(io.Writer) error
+}
+
+func writeImages(w io.Writer, images []image, opts []Option) ([]string, error) {
 	o := options{arch: runtime.GOARCH}
 	for _, opt := range opts {
 		opt(&o)
@@ -193,11 +280,13 @@ func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) 
 	if len(images) == 0 {
 		return nil, errors.New("oci: no image to write")
 	}
-	blobs := map[string][]byte{}
-	put := func(b []byte) Descriptor {
-		d := digestOf(b)
+	blobs := map[string]storedBlob{}
+	putAs := func(d string, b storedBlob) Descriptor {
 		blobs[strings.TrimPrefix(d, "sha256:")] = b
-		return Descriptor{Digest: d, Size: int64(len(b))}
+		return Descriptor{Digest: d, Size: b.n}
+	}
+	put := func(b []byte) Descriptor {
+		return putAs(digestOf(b), storedBlob{n: int64(len(b)), write: func(w io.Writer) error { _, err := w.Write(b); return err }})
 	}
 	// Compressing is the costly part: a layer shared by images is
 	// compressed once.
@@ -205,12 +294,12 @@ func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) 
 	idx := Index{SchemaVersion: 2, MediaType: MediaTypeIndex}
 	var digests []string
 	for _, img := range images {
-		tag, err := tagOf(img.Ref)
+		tag, err := tagOf(img.ref)
 		if err != nil {
 			return nil, err
 		}
-		if len(img.Layers) == 0 {
-			return nil, fmt.Errorf("oci: image %s has no layer", img.Ref)
+		if len(img.layers) == 0 {
+			return nil, fmt.Errorf("oci: image %s has no layer", img.ref)
 		}
 		// The creation time is the fixed epoch too: some tools (umoci's
 		// stat) fail on a history entry without one.
@@ -220,31 +309,34 @@ func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) 
 			Architecture: o.arch,
 			OS:           "linux",
 			Config: RuntimeConfig{
-				User:       img.Config.User,
-				Env:        img.Config.Env,
-				Entrypoint: img.Config.Entrypoint,
-				Cmd:        img.Config.Cmd,
-				WorkingDir: img.Config.WorkingDir,
-				Labels:     img.Config.Labels,
+				User:       img.config.User,
+				Env:        img.config.Env,
+				Entrypoint: img.config.Entrypoint,
+				Cmd:        img.config.Cmd,
+				WorkingDir: img.config.WorkingDir,
+				Labels:     img.config.Labels,
 			},
 			RootFS: RootFS{Type: "layers"},
 		}
 		man := Manifest{SchemaVersion: 2, MediaType: MediaTypeManifest}
-		for _, l := range img.Layers {
-			diffID := digestOf(l)
+		for _, l := range img.layers {
+			diffID := l.diffID()
 			imgCfg.RootFS.DiffIDs = append(imgCfg.RootFS.DiffIDs, diffID)
 			imgCfg.History = append(imgCfg.History, History{Created: created, CreatedBy: "kubox"})
 			d, ok := packed[diffID]
 			if !ok {
-				stored, mediaType := l, MediaTypeLayer
-				if !o.uncompressed {
-					if stored, err = gzipBytes(l); err != nil {
+				if o.uncompressed {
+					// Stored as it is: its digest is its diff ID.
+					d = putAs(diffID, storedBlob{n: l.size(), write: l.writeTo})
+					d.MediaType = MediaTypeLayer
+				} else {
+					stored, err := gzipLayer(l)
+					if err != nil {
 						return nil, err
 					}
-					mediaType = MediaTypeLayerGz
+					d = put(stored)
+					d.MediaType = MediaTypeLayerGz
 				}
-				d = put(stored)
-				d.MediaType = mediaType
 				packed[diffID] = d
 			}
 			man.Layers = append(man.Layers, d)
@@ -262,7 +354,7 @@ func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) 
 		manDesc := put(manBlob)
 		manDesc.MediaType = MediaTypeManifest
 		manDesc.Platform = &Platform{Architecture: o.arch, OS: "linux"}
-		manDesc.Annotations = map[string]string{AnnotationRefName: tag, AnnotationImageName: img.Ref}
+		manDesc.Annotations = map[string]string{AnnotationRefName: tag, AnnotationImageName: img.ref}
 		idx.Manifests = append(idx.Manifests, manDesc)
 		digests = append(digests, manDesc.Digest)
 	}
@@ -287,7 +379,8 @@ func WriteImages(w io.Writer, images []Image, opts ...Option) ([]string, error) 
 		}
 	}
 	for _, n := range names {
-		if err := writeFile(tw, "blobs/sha256/"+n, 0o444, blobs[n]); err != nil {
+		b := blobs[n]
+		if err := writeEntry(tw, "blobs/sha256/"+n, 0o444, b.n, b.write); err != nil {
 			return nil, err
 		}
 	}
@@ -356,6 +449,28 @@ func validTag(tag string) bool {
 // Layer builds an uncompressed layer tar: every file and each of its
 // parent directories once, sorted by path, owned by 0:0, with fixed times.
 func Layer(files []File) ([]byte, error) {
+	entries, err := layerEntries(files)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := writeLayer(&buf, entries); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// layerEntry is one file or directory of a layer.
+type layerEntry struct {
+	name string
+	dir  bool
+	mode os.FileMode
+	data []byte
+}
+
+// layerEntries checks files and returns them with their parent
+// directories, sorted by path.
+func layerEntries(files []File) ([]layerEntry, error) {
 	type entry struct {
 		dir  bool
 		mode os.FileMode
@@ -393,25 +508,32 @@ func Layer(files []File) ([]byte, error) {
 	}
 	// A parent's path is a prefix of its children's, so it sorts first.
 	sort.Strings(names)
-
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	out := make([]layerEntry, 0, len(names))
 	for _, n := range names {
 		e := entries[n]
+		out = append(out, layerEntry{name: n, dir: e.dir, mode: e.mode, data: e.data})
+	}
+	return out, nil
+}
+
+// writeLayer writes the layer tar of entries to w.
+func writeLayer(w io.Writer, entries []layerEntry) error {
+	tw := tar.NewWriter(w)
+	for _, e := range entries {
 		if e.dir {
-			if err := tw.WriteHeader(dirHeader(n + "/")); err != nil {
-				return nil, fmt.Errorf("oci: layer: %w", err)
+			if err := tw.WriteHeader(dirHeader(e.name + "/")); err != nil {
+				return fmt.Errorf("oci: layer: %w", err)
 			}
 			continue
 		}
-		if err := writeFile(tw, n, e.mode, e.data); err != nil {
-			return nil, err
+		if err := writeFile(tw, e.name, e.mode, e.data); err != nil {
+			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("oci: layer: %w", err)
+		return fmt.Errorf("oci: layer: %w", err)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // cleanPath turns an absolute image path into the tar name (no leading
@@ -433,17 +555,25 @@ func dirHeader(name string) *tar.Header {
 }
 
 func writeFile(tw *tar.Writer, name string, mode os.FileMode, data []byte) error {
+	return writeEntry(tw, name, mode, int64(len(data)), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeEntry writes a regular file of size bytes, which write produces.
+func writeEntry(tw *tar.Writer, name string, mode os.FileMode, size int64, write func(io.Writer) error) error {
 	hdr := &tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     name,
 		Mode:     tarMode(mode),
-		Size:     int64(len(data)),
+		Size:     size,
 		ModTime:  epoch,
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("oci: %s: %w", name, err)
 	}
-	if _, err := tw.Write(data); err != nil {
+	if err := write(tw); err != nil {
 		return fmt.Errorf("oci: %s: %w", name, err)
 	}
 	return nil
@@ -464,14 +594,14 @@ func tarMode(m os.FileMode) int64 {
 	return v
 }
 
-// gzipBytes compresses b with a header that holds no name and no time.
-func gzipBytes(b []byte) ([]byte, error) {
+// gzipLayer compresses l with a header that holds no name and no time.
+func gzipLayer(l layerSource) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write(b); err != nil {
+	if err := l.writeTo(zw); err != nil {
 		return nil, fmt.Errorf("oci: compress layer: %w", err)
 	}
 	if err := zw.Close(); err != nil {

@@ -369,3 +369,26 @@ func TestWriteImages(t *testing.T) {
 		t.Error("an image without layers was written")
 	}
 }
+
+// Write streams its layer; WriteImages stores layers it is given whole.
+// Both must make the same archive, compressed or not.
+func TestWriteStreamsTheSameLayer(t *testing.T) {
+	layer, err := Layer(testFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]Option{nil, {Uncompressed()}} {
+		var streamed, held bytes.Buffer
+		d1, err := Write(&streamed, "kubox.local/pause:1", testFiles, testConfig, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2, err := WriteImages(&held, []Image{{Ref: "kubox.local/pause:1", Layers: [][]byte{layer}, Config: testConfig}}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d1 != d2[0] || !bytes.Equal(streamed.Bytes(), held.Bytes()) {
+			t.Errorf("options %d: Write made %s (%d bytes), WriteImages %s (%d bytes)", len(opts), d1, streamed.Len(), d2[0], held.Len())
+		}
+	}
+}
