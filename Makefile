@@ -68,8 +68,8 @@ test-unit: k8s-patch
 	$(KGO) test -tags '$(TAGS)' -count=1 ./tests/repo/...
 
 test-integration: build
-	$(KGO) test -tags '$(TAGS)' -count=1 -timeout 10m -v ./tests/inprocess/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
-	KUBOX_BIN=$(CURDIR)/bin/kubox $(KGO) test -tags '$(TAGS)' -count=1 -timeout 40m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+	$(KGO) test -tags '$(TAGS)' -count=1 -timeout 10m -v ./tests/inprocess/... 2>&1 | awk -f scripts/test-summary.awk; exit $${PIPESTATUS[0]}
+	KUBOX_BIN=$(CURDIR)/bin/kubox $(KGO) test -tags '$(TAGS)' -count=1 -timeout 40m -v ./tests/integration/... 2>&1 | tee /tmp/kubox-integration.log | awk -f scripts/test-summary.awk; exit $${PIPESTATUS[0]}
 
 # install.sh piped from curl out of a release folder on loopback, the node
 # its service runs, and its uninstall script.
