@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# k8s-patch.sh OUTDIR: makes OUTDIR/kubernetes, the k8s.io/kubernetes module
-# kubox's go.mod requires with kubox's patches applied (files hard-linked from
-# the module cache, patched files rewritten), and OUTDIR/go.work, a Go
-# workspace that builds kubox against it. Every kubox build and test runs with
+# k8s-patch.sh OUTDIR: makes OUTDIR/kubernetes and OUTDIR/flannel, the
+# k8s.io/kubernetes and github.com/flannel-io/flannel modules kubox's go.mod
+# requires with kubox's patches applied (files hard-linked from the module
+# cache, patched files rewritten), and OUTDIR/go.work, a Go workspace that
+# builds kubox against them. Every kubox build and test runs with
 # GOWORK=OUTDIR/go.work (Makefile, scripts/release.sh); a plain `go build`
 # builds unpatched upstream, and upstream's own commands in the bench are
 # built that way on purpose.
@@ -20,42 +21,69 @@
 # run with an empty node name: "resource name may not be empty", and after
 # 140 s of retries the kubelet's klog.Fatalf ends the whole server. Patched:
 # only a kubelet's Init sets the two variables, which only the kubelet uses.
+#
+# pods: the kubelet watches the API for its pods only once its node informer
+# has listed, which it checks every second, the first check right after the
+# informer starts; so a kubelet, restarted or new, learnt of its pods (the
+# ones a restart must start again, and every new one) a second late.
+# Patched: checked every 50 ms.
+#
+# flannel: its Kubernetes subnet manager, once made, checks whether its node
+# informer has listed every second, the first check before the list can
+# have returned, so it is ready one second after it is made, though the list
+# takes a few milliseconds on a local API server. A restarted node's pod
+# network waits for it. Patched: checked every 50 ms.
 set -euo pipefail
 out=${1:?usage: k8s-patch.sh OUTDIR}
 GO=${GO:-go}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' go.mod)
 goversion=$(awk '$1 == "go" { print $2; exit }' go.mod)
-[ -n "$version" ] || { echo "k8s-patch: no k8s.io/kubernetes requirement in go.mod" >&2; exit 1; }
-# Outside any module and workspace, so that this works before OUTDIR exists.
-src=$(cd / && GOWORK=off GOFLAGS=-mod=mod "$GO" mod download -json "k8s.io/kubernetes@$version" |
-	awk -F'"' '$2 == "Dir" { print $4 }')
-[ -d "$src" ] || { echo "k8s-patch: k8s.io/kubernetes@$version not in the module cache" >&2; exit 1; }
-
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-mod=$out/kubernetes
-stamp="$version $(sha256sum "$0" | cut -d' ' -f1)"
-if [ "$(cat "$out/stamp" 2>/dev/null)" != "$stamp" ]; then
-	rm -rf "$mod" "$out/stamp"
-	chmod -R u+w "$mod.tmp" 2>/dev/null || true
-	rm -rf "$mod.tmp"
-	# Hard links where the file system allows: the copy costs no space.
-	cp -al "$src" "$mod.tmp" 2>/dev/null || cp -r "$src" "$mod.tmp"
-	find "$mod.tmp" -type d -exec chmod u+w {} +
+script_sum=$(sha256sum "$0" | cut -d' ' -f1)
 
-	# patch FILE AWK: rewrites FILE (relative to the module) through the awk
-	# program, which counts the passages it changed in found.
-	patch() {
-		local f=$mod.tmp/$1
-		awk "$2"'
-			END { if (found != 1) { printf "k8s-patch: %s: the patched passage was found %d times, want 1\n", FILENAME, found > "/dev/stderr"; exit 1 } }
-		' "$f" >"$f.new"
-		rm -f "$f"
-		mv "$f.new" "$f"
-	}
+# patch FILE AWK: rewrites FILE (relative to the module being prepared)
+# through the awk program, which counts the passages it changed in found.
+patch() {
+	local f=$tmp/$1
+	awk "$2"'
+		END { if (found != 1) { printf "k8s-patch: %s: the patched passage was found %d times, want 1\n", FILENAME, found > "/dev/stderr"; exit 1 } }
+	' "$f" >"$f.new"
+	rm -f "$f"
+	mv "$f.new" "$f"
+}
 
+# prepare MODULE DIR PATCHES: OUTDIR/DIR becomes MODULE at go.mod's version
+# with the function PATCHES applied, unless it already is; replaces gains
+# the workspace's replace line for it.
+replaces=
+prepare() {
+	local module=$1 dir=$2 patches=$3 version src stamp
+	version=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ { print $2; exit }' go.mod)
+	[ -n "$version" ] || { echo "k8s-patch: no $module requirement in go.mod" >&2; exit 1; }
+	# Outside any module and workspace, so that this works before OUTDIR exists.
+	src=$(cd / && GOWORK=off GOFLAGS=-mod=mod "$GO" mod download -json "$module@$version" |
+		awk -F'"' '$2 == "Dir" { print $4 }')
+	[ -d "$src" ] || { echo "k8s-patch: $module@$version not in the module cache" >&2; exit 1; }
+	local mod=$out/$dir
+	tmp=$mod.tmp
+	stamp="$version $script_sum"
+	if [ "$(cat "$mod.stamp" 2>/dev/null)" != "$stamp" ]; then
+		rm -rf "$mod" "$mod.stamp"
+		chmod -R u+w "$tmp" 2>/dev/null || true
+		rm -rf "$tmp"
+		# Hard links where the file system allows: the copy costs no space.
+		cp -al "$src" "$tmp" 2>/dev/null || cp -r "$src" "$tmp"
+		find "$tmp" -type d -exec chmod u+w {} +
+		"$patches"
+		mv "$tmp" "$mod"
+		echo "$stamp" >"$mod.stamp"
+	fi
+	replaces+="replace $module $version => $mod"$'\n'
+}
+
+kubernetes_patches() {
 	patch pkg/volume/csi/csi_plugin.go '
 		held != "" {
 			if ($0 == "\tPluginHandler.csiPlugin = p") {
@@ -75,14 +103,35 @@ if [ "$(cat "$out/stamp" 2>/dev/null)" != "$stamp" ]; then
 		$0 == "\tnim = nodeinfomanager.NewNodeInfoManager(host.GetNodeName(), host, migratedPlugins)" { held = $0; next }
 		{ print }
 	'
-	mv "$mod.tmp" "$mod"
-	echo "$stamp" >"$out/stamp"
-fi
+	patch pkg/kubelet/config/apiserver.go '
+		$0 == "const WaitForAPIServerSyncPeriod = 1 * time.Second" {
+			found++
+			print "// kubox: 50 ms; the first check comes before the node informer can have listed."
+			$0 = "const WaitForAPIServerSyncPeriod = 50 * time.Millisecond"
+		}
+		{ print }
+	'
+}
+
+flannel_patches() {
+	patch pkg/subnet/kube/kube.go '
+		$0 == "\t\terr = wait.PollUntilContextTimeout(ctx, time.Second, nodeControllerSyncTimeout, true, func(context.Context) (bool, error) {" {
+			found++
+			print "\t\t// kubox: checked every 50 ms; the first check comes before the list returns."
+			sub(/time\.Second/, "50*time.Millisecond")
+		}
+		{ print }
+	'
+}
+
+prepare k8s.io/kubernetes kubernetes kubernetes_patches
+prepare github.com/flannel-io/flannel flannel flannel_patches
+rm -f "$out/stamp" # the single stamp of earlier versions of this script
 
 cat >"$out/go.work" <<WORK
 go $goversion
 
 use $root
 
-replace k8s.io/kubernetes $version => $mod
+$replaces
 WORK
