@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/pflag"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	cliflag "k8s.io/component-base/cli/flag"
@@ -18,6 +19,7 @@ import (
 	kubeletvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
 	"k8s.io/kubernetes/pkg/kubelet/eviction"
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
+	proxymetrics "k8s.io/kubernetes/pkg/proxy/metrics"
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
 
 	"github.com/kubox-io/kubox/pkg/component"
@@ -134,11 +136,15 @@ func NewKubeProxy(args []string) (component.Component, error) {
 	}, nil
 }
 
-// proxySynced is nil once kube-proxy has written its rules at least once.
-// Pods started before that may open connections to a Service IP that no
-// rule translates yet; such a connection hangs until it times out (30 s for
-// CoreDNS's first API connection). kube-proxy's /healthz answers 200 from
-// the start, but it reports each proxier's last sync, zero until the first.
+// proxySynced is nil once kube-proxy has written its rules at least once
+// for each of its IP families. Pods started before that may open
+// connections to a Service IP that no rule translates yet; such a
+// connection hangs until it times out (30 s for CoreDNS's first API
+// connection). kube-proxy's /healthz names its families, but it reports a
+// family as updated as soon as its sync loop starts, which can be before
+// its informers have synced and any rule is written; the time of a
+// family's last successful sync is in kube-proxy's metrics, which in this
+// process are read directly.
 func proxySynced(ctx context.Context, addr string) error {
 	if addr == "" {
 		return nil // health server turned off: nothing to wait on
@@ -153,9 +159,7 @@ func proxySynced(ctx context.Context, addr string) error {
 	}
 	defer resp.Body.Close()
 	var h struct {
-		Status map[string]struct {
-			LastUpdated time.Time `json:"lastUpdated"`
-		} `json:"status"`
+		Status map[string]json.RawMessage `json:"status"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		return err
@@ -163,8 +167,12 @@ func proxySynced(ctx context.Context, addr string) error {
 	if len(h.Status) == 0 {
 		return fmt.Errorf("kube-proxy has not synced its rules yet")
 	}
-	for family, s := range h.Status {
-		if s.LastUpdated.IsZero() {
+	for family := range h.Status {
+		var m dto.Metric
+		if err := proxymetrics.SyncProxyRulesLastTimestamp.WithLabelValues(family).Write(&m); err != nil {
+			return err
+		}
+		if m.GetGauge().GetValue() == 0 {
 			return fmt.Errorf("kube-proxy has not synced its %s rules yet", family)
 		}
 	}
