@@ -109,6 +109,9 @@ func Names() ([]string, error) {
 // payload is a source of the compressed tar; nil means there is none.
 type payload struct {
 	open func() (io.ReadCloser, error)
+	// release, if set, drops the pages the payload was read through
+	// from the process's memory once it has been read.
+	release func()
 }
 
 // payloadFromFS finds the payload in an embedded assets tree, or returns
@@ -118,7 +121,13 @@ func payloadFromFS(fsys fs.FS) (*payload, error) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return nil, ErrNoPayload
 	}
-	return &payload{open: func() (io.ReadCloser, error) { return fsys.Open(payloadPath) }}, nil
+	p := &payload{open: func() (io.ReadCloser, error) { return fsys.Open(payloadPath) }}
+	if ef, ok := fsys.(embed.FS); ok {
+		if data := embeddedData(ef, payloadPath); int64(len(data)) == fi.Size() {
+			p.release = func() { releasePages(data) }
+		}
+	}
+	return p, nil
 }
 
 // payloadFromBytes makes a payload of the compressed tar in b.
@@ -248,6 +257,9 @@ func isHex(s string, n int) bool {
 func extract(dataDir string, p *payload) (Bundle, error) {
 	if p == nil {
 		return Bundle{}, ErrNoPayload
+	}
+	if p.release != nil {
+		defer p.release()
 	}
 	raw, entries, err := p.manifest()
 	if err != nil {
