@@ -79,7 +79,7 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {
 			return followServers(ctx, lb, creds.Kubeconfig, j.ServerAddress, log.For("api-lb"))
 		}}},
-		idlegc.Component())
+		idlegc.Component(log.For("idle-gc")))
 	defer kuboxmetrics.New(kuboxmetrics.Sources{Phases: phases, CertDirs: []string{j.Paths.AgentTLSDir}, Imports: imports}).Register(log.Warnf)()
 	return (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...)
 }

@@ -164,7 +164,7 @@ func serverCommand() *ucli.Command {
 				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
 					Lines: [][]component.Component{comps, host}, Log: log, Phases: phases}}, cluster...)
 			}
-			comps = append(comps, idlegc.Component())
+			comps = append(comps, idlegc.Component(log.For("idle-gc")))
 			if err := (&component.Runner{Log: log, Phases: phases}).Run(ctx, comps...); err != nil {
 				return err
 			}

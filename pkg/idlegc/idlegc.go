@@ -3,7 +3,8 @@
 // collects; during start-up that saves collections on the critical path,
 // but an idle node then holds about as much garbage as live data. Once
 // every component is ready, kubox lowers the target, and after start-up's
-// churn has settled it hands the freed heap back to the system.
+// churn has settled it hands the freed heap back to the system and drops
+// the executable's pages that start-up touched (see ReleaseExecutable).
 package idlegc
 
 import (
@@ -20,37 +21,71 @@ import (
 // the extra collections cost little CPU.
 const Percent = 50
 
-// Settle is how long after start-up the freed heap is returned: the
-// add-ons and first pods are still being set up right after it.
-const Settle = time.Minute
+// Settle is how long after start-up the freed heap and the executable's
+// pages are returned: the add-ons and first pods are being set up right
+// after it. Code those run once faults back in if they run again, at the
+// cost of a minor fault per 64 KB.
+const Settle = 30 * time.Second
 
-// Component is the last component of a start. It changes nothing when
-// the user set GOGC or GOMEMLIMIT: their choice wins.
-func Component() component.Component {
+// Logger is where the component reports.
+type Logger interface {
+	Infof(format string, args ...any)
+	Debugf(format string, args ...any)
+}
+
+// Component is the last component of a start. It lowers the GC target
+// at once and follows the allocation rate from then on (see BusyRate),
+// unless the user set GOGC or GOMEMLIMIT: their choice wins.
+func Component(log Logger) component.Component {
 	return &component.Func{ComponentName: "idle-gc", Run: func(ctx context.Context) error {
-		Run(ctx, 0)
+		if !userGC() {
+			debug.SetGCPercent(Percent)
+			go adapt(ctx, log.Debugf)
+		}
+		settle(ctx, Settle, log.Infof)
 		<-ctx.Done()
 		return nil
 	}}
 }
 
-// Run lowers the GC target after delay, and returns the freed heap Settle
-// later (or returns early when ctx ends). A process with no ready point of
-// its own (containerd's child) passes its start-up's length as delay.
-func Run(ctx context.Context, delay time.Duration) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+// Run is Component for a process with no ready point of its own
+// (containerd's child): after delay, its start-up's length, it lowers the
+// GC target and settles at once. logf may be nil.
+func Run(ctx context.Context, delay time.Duration, logf func(format string, args ...any)) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(delay):
+	}
+	if !userGC() {
+		debug.SetGCPercent(Percent)
+	}
+	settle(ctx, 0, logf)
+}
+
+// settle, after delay (or not at all when ctx ends first), returns the
+// freed heap to the system and releases the executable's pages.
+func settle(ctx context.Context, delay time.Duration, logf func(format string, args ...any)) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(delay):
+	}
+	if !userGC() {
+		debug.FreeOSMemory()
+	}
+	before, _, err := ReleaseExecutable()
+	if err != nil {
+		logf("cannot release the executable's pages: %v", err)
 		return
 	}
-	for _, step := range []func(){
-		func() { debug.SetGCPercent(Percent) },
-		func() { debug.FreeOSMemory() },
-	} {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		step()
-		delay = Settle
-	}
+	logf("start-up settled: released %d MiB of the executable's resident pages; code still in use faults back in", before>>10)
+}
+
+// userGC tells whether the user chose the GC's settings.
+func userGC() bool {
+	return os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != ""
 }

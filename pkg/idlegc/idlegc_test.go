@@ -13,7 +13,7 @@ func targetOnceStarted(t *testing.T) int {
 	t.Helper()
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	ctx, cancel := context.WithCancel(context.Background())
-	c := Component()
+	c := Component(nopLog{})
 	if err := c.Start(ctx, func(error) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRunStopsEarly(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { Run(ctx, time.Hour); close(done) }()
+	go func() { Run(ctx, time.Hour, nil); close(done) }()
 	cancel()
 	select {
 	case <-done:
@@ -57,5 +57,98 @@ func TestRunStopsEarly(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC target %d after an early stop, want 100 left alone", got)
+	}
+}
+
+// The test binary's read-only mappings were resident (its code ran);
+// after the release most of them are not, and the code still runs.
+func TestReleaseExecutable(t *testing.T) {
+	maps, err := executableMappings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(maps) == 0 {
+		t.Fatal("no read-only mapping of /proc/self/exe in /proc/self/smaps")
+	}
+	before, after, err := ReleaseExecutable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("executable resident: %d KiB before, %d KiB after", before, after)
+	if before < 1024 {
+		t.Fatalf("only %d KiB of the executable resident before the release; the test cannot tell", before)
+	}
+	if after > before/2 {
+		t.Errorf("%d KiB of the executable still resident after the release, from %d KiB", after, before)
+	}
+	// Code released above runs again: it faults back in.
+	if _, _, err := ReleaseExecutable(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseSmaps(t *testing.T) {
+	smaps := `00400000-00500000 r-xp 00000000 fd:01 1234 /usr/local/bin/kubox
+Rss:                 100 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+00500000-00600000 r--p 00100000 fd:01 1234 /usr/local/bin/kubox
+Rss:                  40 kB
+Anonymous:             8 kB
+00600000-00700000 rw-p 00200000 fd:01 1234 /usr/local/bin/kubox
+Rss:                  12 kB
+Anonymous:            12 kB
+00700000-00800000 r--p 00000000 fd:01 999 /usr/lib/libc.so.6
+Rss:                  50 kB
+Anonymous:             0 kB
+`
+	got, err := parseSmaps([]byte(smaps), 0xfd, 1, 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mapping{{start: 0x400000, end: 0x500000, rssKB: 100}, {start: 0x500000, end: 0x600000, rssKB: 40, anonKB: 8}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mapping %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+type nopLog struct{}
+
+func (nopLog) Infof(string, ...any)  {}
+func (nopLog) Debugf(string, ...any) {}
+
+// A burst turns the default target back on at once; the tight one
+// returns only after a calm spell, and a middling rate does not count
+// towards it.
+func TestPolicy(t *testing.T) {
+	p := policy{percent: Percent}
+	steps := []struct {
+		rate    float64
+		want    int
+		changed bool
+	}{
+		{1 << 20, Percent, false},
+		{BusyRate, 100, true},
+		{BusyRate * 4, 100, false},
+		{1 << 20, 100, false},
+		{1 << 20, 100, false},
+		{BusyRate * 3 / 4, 100, false}, // neither busy nor calm: the spell starts again
+		{1 << 20, 100, false},
+		{1 << 20, 100, false},
+		{1 << 20, 100, false},
+		{1 << 20, 100, false},
+		{1 << 20, Percent, true},
+		{1 << 20, Percent, false},
+	}
+	for i, s := range steps {
+		got, changed := p.next(s.rate)
+		if got != s.want || changed != s.changed {
+			t.Fatalf("step %d, rate %.0f: target %d (changed %v), want %d (changed %v)", i, s.rate, got, changed, s.want, s.changed)
+		}
 	}
 }

@@ -60,9 +60,11 @@ import (
 // exit code.
 func Main(args []string) int {
 	// The node's first images and pods come through containerd in its
-	// first minute; after that it idles, and keeps its heap tight as
-	// kubox does.
-	go idlegc.Run(context.Background(), idlegc.Settle)
+	// first seconds; after that it idles, and keeps its heap and its
+	// share of the executable tight as kubox does.
+	go idlegc.Run(context.Background(), idlegc.Settle, func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "containerd's process: "+format+"\n", args...)
+	})
 	if err := command.App().Run(context.Background(), args); err != nil {
 		fmt.Fprintln(os.Stderr, "containerd:", err)
 		return 1
