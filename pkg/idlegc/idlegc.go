@@ -2,9 +2,10 @@
 // default GC target lets the heap grow to twice what is live before it
 // collects; during start-up that saves collections on the critical path,
 // but an idle node then holds about as much garbage as live data. Once
-// every component is ready, kubox lowers the target, and after start-up's
-// churn has settled it hands the freed heap back to the system and drops
-// the executable's pages that start-up touched (see ReleaseExecutable).
+// every component is ready, kubox lowers the target (raising it again
+// while a burst allocates fast, see BusyRate), and after start-up's churn
+// has settled it hands the freed heap back to the system and drops the
+// executable's pages that start-up touched (see ReleaseExecutable).
 package idlegc
 
 import (
