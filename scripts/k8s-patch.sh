@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # k8s-patch.sh OUTDIR: makes OUTDIR/kubernetes and OUTDIR/flannel, the
-# k8s.io/kubernetes and github.com/flannel-io/flannel modules kubox's go.mod
+# k8s.io/kubernetes, k8s.io/apiserver and github.com/flannel-io/flannel
+# modules kubox's go.mod
 # requires with kubox's patches applied (files hard-linked from the module
 # cache, patched files rewritten), and OUTDIR/go.work, a Go workspace that
 # builds kubox against them. Every kubox build and test runs with
@@ -28,11 +29,23 @@
 # ones a restart must start again, and every new one) a second late.
 # Patched: checked every 50 ms.
 #
+# proxy-node: kube-proxy, before anything else, waits for its Node to have
+# addresses, checking its node informer every second. Started beside the
+# kubelet, it first looks before the node has registered, so its rules came
+# up to a second after the addresses did. Patched: checked every 50 ms.
+#
 # flannel: its Kubernetes subnet manager, once made, checks whether its node
 # informer has listed every second, the first check before the list can
 # have returned, so it is ready one second after it is made, though the list
 # takes a few milliseconds on a local API server. A restarted node's pod
 # network waits for it. Patched: checked every 50 ms.
+#
+# loopback: on every start, before it serves, the API server makes a
+# self-signed pair for its in-process loopback client: a CA and a serving
+# certificate, each with a new RSA-2048 key. The prime search takes 50-350 ms
+# of CPU on a core the start needs for everything else. The pair never leaves
+# the process (the loopback client trusts exactly that certificate). Patched:
+# one self-signed certificate with an ECDSA P-256 key, made in microseconds.
 set -euo pipefail
 out=${1:?usage: k8s-patch.sh OUTDIR}
 GO=${GO:-go}
@@ -111,6 +124,79 @@ kubernetes_patches() {
 		}
 		{ print }
 	'
+	patch pkg/proxy/node.go '
+		$0 == "\treturn newNodeManager(ctx, client, resyncInterval, nodeName, watchPodCIDRs, os.Exit, time.Second, 30*time.Second, 5*time.Minute)" {
+			found++
+			print "\t// kubox: the node informer is checked every 50 ms, not every second."
+			sub(/os\.Exit, time\.Second/, "os.Exit, 50*time.Millisecond")
+		}
+		{ print }
+	'
+}
+
+apiserver_patches() {
+	patch pkg/server/options/serving_with_loopback.go '
+		$0 == "\tcertPem, keyPem, err := certutil.GenerateSelfSignedCertKeyWithOptions(certutil.SelfSignedCertKeyOptions{" {
+			found++
+			print "\t// kubox: one ECDSA P-256 certificate, see kubox_loopback.go."
+			sub(/certutil\.GenerateSelfSignedCertKeyWithOptions/, "kuboxLoopbackCertKey")
+		}
+		{ print }
+	'
+	cat >"$tmp/pkg/server/options/kubox_loopback.go" <<'GO'
+package options
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math"
+	"math/big"
+	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+)
+
+// kuboxLoopbackCertKey makes the loopback client's serving certificate:
+// self-signed, for opts.Host only, with an ECDSA P-256 key. The loopback
+// client trusts this one certificate, so it needs no separate CA.
+func kuboxLoopbackCertKey(opts certutil.SelfSignedCertKeyOptions) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(math.MaxInt64))
+	if err != nil {
+		return nil, nil, err
+	}
+	// An hour early, for clocks that disagree.
+	from := time.Now().Add(-time.Hour)
+	tmpl := x509.Certificate{
+		SerialNumber:          serial.Add(serial, big.NewInt(1)),
+		Subject:               pkix.Name{CommonName: opts.Host + "@" + from.Format("20060102T150405Z")},
+		NotBefore:             from,
+		NotAfter:              from.Add(opts.MaxAge),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{opts.Host},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+GO
 }
 
 flannel_patches() {
@@ -125,6 +211,7 @@ flannel_patches() {
 }
 
 prepare k8s.io/kubernetes kubernetes kubernetes_patches
+prepare k8s.io/apiserver apiserver apiserver_patches
 prepare github.com/flannel-io/flannel flannel flannel_patches
 rm -f "$out/stamp" # the single stamp of earlier versions of this script
 
