@@ -49,8 +49,9 @@ const CgroupName = "kubox"
 // Components returns the node's components in start order.
 // The host part (host setup, containerd, system images) needs nothing of the
 // cluster, so a server starts it beside its control plane; the cluster part
-// (kubelet onward) needs the API.
-func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger, imports *kuboxmetrics.Imports) (host, cluster []component.Component) {
+// (kubelet onward) needs the API. phases records the readiness of the
+// components the cluster part starts side by side; nil for none.
+func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, log *logging.Logger, phases *component.Phases, imports *kuboxmetrics.Imports) (host, cluster []component.Component) {
 	n := &node{a: a, p: p, creds: creds, log: log, imports: imports, netReady: make(chan struct{}), netFound: make(chan struct{})}
 	// containerd (a child process; containers outlive it) and kubox's own
 	// controllers are restarted when they fail; the embedded upstream
@@ -67,16 +68,19 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		// manager meanwhile, while the kubelet registers the node; then
 		// starts flannel on it.
 		&component.Func{ComponentName: "pod-network-watch", Run: n.watchPodNetwork},
-		&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
-		// The node's addresses in annotations, from which the server's
-		// cloud node controller sets them and lifts the node's taint.
-		restart(&component.Func{ComponentName: "node-addresses", Run: n.announceAddresses}),
-		// After the kubelet: kube-proxy waits for the Node's addresses,
-		// checking once a second. Started beside the kubelet, on a first
-		// start it looked before the node had registered and found them up
-		// to a second late; started here, the node has usually registered
-		// by its first look.
-		&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy},
+		// kube-proxy starts beside the kubelet: its informers and the set-up
+		// of its rules overlap the kubelet's start. It needs the Node's
+		// addresses, which a restarted node has already; on a first start
+		// it waits for them (checking every 50 ms, see k8s-patch.sh).
+		&component.Concurrent{ComponentName: "kubelet+kube-proxy", Log: log, Phases: phases, Lines: [][]component.Component{
+			{
+				&component.Lazy{ComponentName: "kubelet", Build: n.kubelet},
+				// The node's addresses in annotations, from which the server's
+				// cloud node controller sets them and lifts the node's taint.
+				restart(&component.Func{ComponentName: "node-addresses", Run: n.announceAddresses}),
+			},
+			{&component.Lazy{ComponentName: "kube-proxy", Build: n.kubeProxy}},
+		}},
 		// Service rules before the pod network: pods start once the network
 		// is up, and their first connection to a Service must be translated.
 		&component.Func{ComponentName: "pod-network", Run: n.podNetwork, ReadyWhen: n.netReady},

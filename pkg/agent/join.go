@@ -73,7 +73,7 @@ func Run(ctx context.Context, j *config.Join, log *logging.Logger) error {
 	renewer := &join.Renewer{Dir: j.Paths.AgentTLSDir, ServerURL: apiURL, APIURL: apiURL, Request: req,
 		RenewBefore: config.CertRenewBefore, Log: log.For("node-certs")}
 	imports := &kuboxmetrics.Imports{}
-	host, rest := Components(node, j.Paths, creds, log, imports)
+	host, rest := Components(node, j.Paths, creds, log, phases, imports)
 	comps := append(append(host, rest...),
 		&component.Restart{Inner: &component.Func{ComponentName: "node-certs", Run: renewer.Run}, Log: log},
 		&component.Restart{Log: log, Inner: &component.Func{ComponentName: "api-servers", Run: func(ctx context.Context) error {

@@ -160,7 +160,7 @@ func serverCommand() *ucli.Command {
 				}
 				// The node's host part starts beside the control plane;
 				// the kubelet and what follows wait for both.
-				host, cluster := agent.Components(node, cfg.Paths, creds, log, figures.Imports)
+				host, cluster := agent.Components(node, cfg.Paths, creds, log, phases, figures.Imports)
 				comps = append([]component.Component{&component.Concurrent{ComponentName: "control-plane+host",
 					Lines: [][]component.Component{comps, host}, Log: log, Phases: phases}}, cluster...)
 			}

@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	cliflag "k8s.io/component-base/cli/flag"
 )
 
@@ -40,5 +42,31 @@ func TestParseFlags(t *testing.T) {
 	err := parseFlags("kube-scheduler", fss, []string{"--no-such-flag=1"})
 	if err == nil || !strings.Contains(err.Error(), "check --scheduler-arg") {
 		t.Errorf("a bad argument: %v", err)
+	}
+}
+
+// kube-proxy's readiness waits for the families of --cluster-cidr only.
+func TestClusterFamilies(t *testing.T) {
+	for _, c := range []struct {
+		cidr string
+		want []string
+	}{
+		{"10.42.0.0/16", []string{"IPv4"}},
+		{"fd42::/56", []string{"IPv6"}},
+		{"10.42.0.0/16,fd42::/56", []string{"IPv4", "IPv6"}},
+		{"", nil},
+		{"not-a-cidr", nil},
+	} {
+		fs := pflag.NewFlagSet("kube-proxy", pflag.ContinueOnError)
+		fs.String("cluster-cidr", c.cidr, "")
+		got := clusterFamilies(fs.Lookup("cluster-cidr"))
+		var names []string
+		for f := range got {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, c.want) {
+			t.Errorf("clusterFamilies(%q) = %v, want %v", c.cidr, names, c.want)
+		}
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/klog/v2"
@@ -127,13 +130,38 @@ func NewKubeProxy(args []string) (component.Component, error) {
 	if f := fs.Lookup("healthz-bind-address"); f != nil {
 		healthz = f.Value.String()
 	}
+	families := clusterFamilies(fs.Lookup("cluster-cidr"))
 	return &component.Func{
 		ComponentName: "kube-proxy",
 		Run: detachOnStop(func(ctx context.Context) error {
 			return o.Run(klog.NewContext(ctx, klog.Background().WithName("kube-proxy")))
 		}),
-		ReadyCheck: func(ctx context.Context) error { return proxySynced(ctx, healthz) },
+		ReadyCheck: func(ctx context.Context) error { return proxySynced(ctx, healthz, families) },
+		// The check is a loopback request and a metric read; the pod
+		// network waits for it.
+		PollInterval: 20 * time.Millisecond,
 	}, nil
+}
+
+// clusterFamilies names the IP families of kube-proxy's --cluster-cidr
+// ("IPv4", "IPv6", as kube-proxy labels them); nil when it is unset.
+func clusterFamilies(f *pflag.Flag) map[string]bool {
+	if f == nil || f.Value.String() == "" {
+		return nil
+	}
+	families := map[string]bool{}
+	for _, c := range strings.Split(f.Value.String(), ",") {
+		ip, _, err := net.ParseCIDR(strings.TrimSpace(c))
+		if err != nil {
+			return nil // kube-proxy's own validation reports it
+		}
+		if ip.To4() != nil {
+			families[string(v1.IPv4Protocol)] = true
+		} else {
+			families[string(v1.IPv6Protocol)] = true
+		}
+	}
+	return families
 }
 
 // proxySynced is nil once kube-proxy has written its rules at least once
@@ -144,8 +172,10 @@ func NewKubeProxy(args []string) (component.Component, error) {
 // family as updated as soon as its sync loop starts, which can be before
 // its informers have synced and any rule is written; the time of a
 // family's last successful sync is in kube-proxy's metrics, which in this
-// process are read directly.
-func proxySynced(ctx context.Context, addr string) error {
+// process are read directly. kube-proxy runs a proxier for each family the
+// host supports, one after the other; only the cluster's families
+// (families, or all when nil) have Services to translate.
+func proxySynced(ctx context.Context, addr string, families map[string]bool) error {
 	if addr == "" {
 		return nil // health server turned off: nothing to wait on
 	}
@@ -167,7 +197,18 @@ func proxySynced(ctx context.Context, addr string) error {
 	if len(h.Status) == 0 {
 		return fmt.Errorf("kube-proxy has not synced its rules yet")
 	}
+	wait := map[string]bool{}
 	for family := range h.Status {
+		if families[family] {
+			wait[family] = true
+		}
+	}
+	if len(wait) == 0 { // none of the cluster's families: wait for what runs
+		for family := range h.Status {
+			wait[family] = true
+		}
+	}
+	for family := range wait {
 		var m dto.Metric
 		if err := proxymetrics.SyncProxyRulesLastTimestamp.WithLabelValues(family).Write(&m); err != nil {
 			return err
