@@ -62,6 +62,7 @@ func Components(a *config.Agent, p paths.Paths, creds config.NodeCredentials, lo
 		n.registries(restart),
 		restart(&component.Lazy{ComponentName: "containerd", Build: n.containerd}),
 		&component.Step{StepName: "system-images", Do: n.systemImages},
+		&component.Step{StepName: "air-gap-images", Do: n.preloadImages},
 	}
 	cluster = []component.Component{
 		// Waits for the node's podCIDR, and makes flannel's subnet
@@ -146,6 +147,9 @@ type node struct {
 	flannel  *flannel.Prepared
 	netErr   error
 	netReady chan struct{}
+	// archives: what was imported from agent/images, from before the
+	// kubelet started on.
+	archives *archiveState
 	// proxyReady: the registry proxy listens and the hosts directories
 	// name its address.
 	proxyReady atomic.Bool

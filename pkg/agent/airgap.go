@@ -51,12 +51,69 @@ func (n *node) imageFiles(match func(string) bool) (names []string, keys map[str
 	return names, keys
 }
 
-// watchImages imports every image archive in agent/images at start and
-// whenever one appears or changes, and pulls the images that the lists
-// there (*.txt) name. What was imported is remembered by name, size and
-// modification time, so an unchanged file is never imported twice; a
-// corrupt file is reported by name once and skipped. Every image that comes
-// this way is pinned: the kubelet's image GC never removes it.
+// archiveState is what was imported from agent/images, by file name, with
+// the key (size and modification time) the file had; a corrupt file is
+// remembered, in memory, so that it is reported once.
+type archiveState struct {
+	file   string
+	seen   map[string]string
+	failed map[string]string
+}
+
+// loadArchiveState reads what earlier imports recorded.
+func (n *node) loadArchiveState() *archiveState {
+	st := &archiveState{file: filepath.Join(n.p.AgentDir, "images-imported.json"), seen: map[string]string{}, failed: map[string]string{}}
+	if data, err := os.ReadFile(st.file); err == nil {
+		_ = json.Unmarshal(data, &st.seen)
+	}
+	return st
+}
+
+// importArchives imports, pinned, every archive in agent/images that is new
+// or changed since st recorded it, and records it; a corrupt file is
+// reported by name once and skipped. It returns early only when ctx ends.
+func (n *node) importArchives(ctx context.Context, st *archiveState) {
+	files, keys := n.imageFiles(imageArchive)
+	changed := false
+	for _, name := range files {
+		key := keys[name]
+		if st.seen[name] == key || st.failed[name] == key {
+			continue
+		}
+		path := filepath.Join(n.p.ImagesDir, name)
+		if err := n.importFile(ctx, path); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Errorf("cannot import image archive %s: %v; skipping it", path, err)
+			st.failed[name] = key
+			continue
+		}
+		st.seen[name] = key
+		changed = true
+	}
+	if changed {
+		if data, err := json.Marshal(st.seen); err == nil {
+			_ = os.WriteFile(st.file, data, 0o600)
+		}
+	}
+}
+
+// preloadImages imports the archives already in agent/images before the
+// kubelet starts, so that the pods of an air-gapped node find their images
+// from the first moment, as the system pods find theirs, and none waits in
+// an image pull's back-off. watchImages takes over once the node runs.
+func (n *node) preloadImages(ctx context.Context) error {
+	n.archives = n.loadArchiveState()
+	n.importArchives(ctx, n.archives)
+	return nil
+}
+
+// watchImages imports every image archive in agent/images whenever one
+// appears or changes, and pulls the images that the lists there (*.txt)
+// name. What was imported is remembered by name, size and modification
+// time, so an unchanged file is never imported twice. Every image that
+// comes this way is pinned: the kubelet's image GC never removes it.
 func (n *node) watchImages(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -66,37 +123,12 @@ func (n *node) watchImages(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 
-	stateFile := filepath.Join(n.p.AgentDir, "images-imported.json")
-	seen := map[string]string{}
-	if data, err := os.ReadFile(stateFile); err == nil {
-		_ = json.Unmarshal(data, &seen)
+	st := n.archives
+	if st == nil {
+		st = n.loadArchiveState()
 	}
-	failed := map[string]string{}
 	for {
-		files, keys := n.imageFiles(imageArchive)
-		changed := false
-		for _, name := range files {
-			key := keys[name]
-			if seen[name] == key || failed[name] == key {
-				continue
-			}
-			path := filepath.Join(n.p.ImagesDir, name)
-			if err := n.importFile(ctx, path); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				n.log.Errorf("cannot import image archive %s: %v; skipping it", path, err)
-				failed[name] = key
-				continue
-			}
-			seen[name] = key
-			changed = true
-		}
-		if changed {
-			if data, err := json.Marshal(seen); err == nil {
-				_ = os.WriteFile(stateFile, data, 0o600)
-			}
-		}
+		n.importArchives(ctx, st)
 		select {
 		case <-ctx.Done():
 			return nil

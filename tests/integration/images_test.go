@@ -15,11 +15,12 @@ import (
 // reaches the node with no flags; images from agent/images are imported with their progress in the
 // log and pinned, so the kubelet's image GC, forced by disk pressure, removes
 // an unused image imported by hand but never them; an image list naming an
-// unreachable registry is reported and does not stop the node.
+// unreachable registry is reported and does not stop the node; a pod
+// created at start reaches a Service on its first try.
 func TestImages(t *testing.T) {
 	images := testImages(t)
 	testenv.LockNodes(t)
-	s := newNodeServer(t, "--disable", "metrics-server")
+	s := newNodeServer(t, "--disable", "metrics-server", "--v", "2")
 	dropImage(t, s, filepath.Join(images, "echo.tar"))
 	imagesDir := filepath.Join(s.DataDir, "agent", "images")
 	list := "# a registry no one serves\n127.0.0.1:1/kubox-test/absent:v1 # pulled once when reachable\n"
@@ -42,7 +43,43 @@ func TestImages(t *testing.T) {
 		return out
 	}
 	s.StartReady()
+	// A pod created as soon as the API answers runs once the node is
+	// Ready, and its first connection to a Service (the API's, on
+	// 10.43.0.1:443; plain HTTP, which only the API server's TLS listener
+	// answers so) must be translated already: node Ready means the pod
+	// network and kube-proxy's rules are in place. Its image comes from
+	// agent/images, imported before the kubelet started.
+	firstPod := filepath.Join(t.TempDir(), "first.yaml")
+	if err := os.WriteFile(firstPod, []byte(firstConnectionPod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pod first created", time.Minute, func() (bool, string) {
+		out, err := s.Kubectl("apply", "-f", firstPod) // the default ServiceAccount may not exist yet
+		return err == nil, out
+	})
 	waitNodeReady(t, s)
+	waitFor(t, "pod first to finish", 2*time.Minute, func() (bool, string) {
+		out, _ := s.Kubectl("get", "pod", "first", "-o", "jsonpath={.status.phase}")
+		return out == "Succeeded" || out == "Failed", out
+	})
+	if logs, _ := s.Kubectl("logs", "first"); !strings.Contains(logs, "Client sent an HTTP request to an HTTPS server") {
+		t.Errorf("a pod started at node Ready did not reach the API server's Service on its first try:\n%s\n%s",
+			logs, s.MustKubectl("get", "pod", "first", "-o", "jsonpath={.status}"))
+	}
+	// The order behind both, in the log: the archive was imported before
+	// the kubelet started, and the pod network (the CNI configuration)
+	// came after kube-proxy's first sync of the cluster's family (logged
+	// at -v 2).
+	log := s.logSinceStart()
+	inOrder := func(first, then string) {
+		t.Helper()
+		i, j := strings.Index(log, first), strings.Index(log, then)
+		if i < 0 || j < 0 || i > j {
+			t.Errorf("the log does not have %q (at %d) before %q (at %d)", first, i, then, j)
+		}
+	}
+	inOrder("imported kubox.test/echo:v1 from", "[kubelet]")
+	inOrder("[kube-proxy] SyncProxyRules complete ipFamily=IPv4", "[kubox] pod-network ready")
 
 	s.MustKubectl("run", "echo", "--image", "kubox.test/echo:v1", "--image-pull-policy", "Never")
 	if out, err := s.Kubectl("wait", "--for=condition=Ready", "pod/echo", "--timeout=120s"); err != nil {
@@ -133,3 +170,18 @@ func TestImages(t *testing.T) {
 		}
 	}
 }
+
+// firstConnectionPod connects once, with no retry, to the kubernetes
+// Service and prints the reply to a plain HTTP request.
+const firstConnectionPod = `apiVersion: v1
+kind: Pod
+metadata: {name: first, namespace: default}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  containers:
+  - name: first
+    image: kubox.test/echo:v1
+    imagePullPolicy: Never
+    args: [tcp, "10.43.0.1:443", --send, 'GET / HTTP/1.0\r\n\r\n', --timeout, 3s]
+`
