@@ -48,6 +48,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == datastoreLoadCmd {
+		os.Exit(datastoreLoadMain(os.Args[2:]))
+	}
 	var o options
 	var targets string
 	flag.StringVar(&o.kubox, "kubox", "bin/kubox", "kubox binary")
@@ -347,7 +350,8 @@ func oneRun(ctx context.Context, o options, t target, r *targetResult, img image
 }
 
 // finalPhases run once per target, on the last run's node: list latency at
-// 5,000 and 20,000 objects, and SQLite growth under o.updates updates.
+// 5,000 and 20,000 objects, on kubox the datastore's own pace (creates on
+// its etcd API), and SQLite growth under o.updates updates.
 func finalPhases(ctx context.Context, o options, t target, r *targetResult, img imagesInfo, cs *kubernetes.Clientset) error {
 	progress("%s: list latency at %v objects", t.Name(), o.listSizes)
 	lists, err := measureLists(ctx, cs, o.listSizes, o.runs, "bench-list")
@@ -357,6 +361,15 @@ func finalPhases(ctx context.Context, o options, t target, r *targetResult, img 
 	for size, ms := range lists {
 		r.List[fmt.Sprint(size)] = ms
 		progress("%s: list of %d: median %.0f ms", t.Name(), size, summarize(ms).Median)
+	}
+	if k, ok := t.(*kuboxTarget); ok {
+		progress("%s: the datastore alone: %d creates of 1 KB keys, c=16, on its etcd API", t.Name(), o.objects)
+		op, err := measureDatastore(ctx, k, o.objects, 16)
+		if err != nil {
+			return fmt.Errorf("%s: the datastore alone: %w", t.Name(), err)
+		}
+		r.Datastore = &op
+		progress("%s: the datastore alone: %.0f/s (p99 %.0f ms)", t.Name(), op.PerSecond, op.P99ms)
 	}
 	if db, wal := t.SQLiteFiles(); db != "" {
 		t.Stop()

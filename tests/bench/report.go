@@ -36,6 +36,10 @@ type targetResult struct {
 	List    map[string][]float64 `json:"list_ms"`
 	Store   *storeResult         `json:"datastore_growth,omitempty"`
 	DataDir map[string]float64   `json:"data_dir_mb_after_first_start"`
+
+	// Datastore: creates at c=16 straight on the datastore's etcd API, on
+	// the last run's node, idle (kubox's targets only).
+	Datastore *apiOp `json:"datastore_creates_c16,omitempty"`
 }
 
 type sizeEntry struct {
@@ -497,8 +501,14 @@ func (r *results) datastoreLine() string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("\nCreates at c=16, %s ÷ %s (the same API server on each datastore, runs paired): %s.\n",
+	line := fmt.Sprintf("\nCreates at c=16, %s ÷ %s (the same API server on each datastore, runs paired): %s.\n",
 		sq.Label, et.Label, strings.Join(parts, ", "))
+	if a, b := sq.Datastore, et.Datastore; a != nil && b != nil {
+		line += fmt.Sprintf("\nThe datastore alone (16 clients creating 1 KB keys on its etcd API, with the condition the API server puts on a create; "+
+			"the last run's node idle): %s %.0f/s, p99 %.1f ms; %s %.0f/s, p99 %.1f ms; ratios %.2f and %.2f.\n",
+			sq.Label, a.PerSecond, a.P99ms, et.Label, b.PerSecond, b.P99ms, a.PerSecond/b.PerSecond, a.P99ms/b.P99ms)
+	}
+	return line
 }
 
 // haTable: creates on three servers beside one server on SQLite (with its

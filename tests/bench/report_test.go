@@ -61,3 +61,22 @@ func TestHATable(t *testing.T) {
 		t.Errorf("want the row %q and the ratio's header in:\n%s", row, md[i:])
 	}
 }
+
+// The datastore alone is set beside the creates through the API server
+// when both kubox targets measured it.
+func TestDatastoreLine(t *testing.T) {
+	op := func(perS, p99 float64) []apiOp { return []apiOp{{PerSecond: perS, P50ms: 1, P99ms: p99}} }
+	r := &results{Settings: map[string]string{"runs": "1", "objects": "5000", "idle": "1m0s"}}
+	r.Targets = []*targetResult{
+		{Name: "kubox", Label: "kubox (SQLite)", API: map[string][]apiOp{"create c=16": op(600, 80)}, Datastore: &apiOp{PerSecond: 2500, P99ms: 15}},
+		{Name: "kubox-etcd", Label: "kubox (etcd)", API: map[string][]apiOp{"create c=16": op(750, 50)}},
+	}
+	if line := r.datastoreLine(); !strings.Contains(line, "÷ kubox (etcd)") || strings.Contains(line, "datastore alone") {
+		t.Errorf("with one datastore measured alone: %q", line)
+	}
+	r.Targets[1].Datastore = &apiOp{PerSecond: 2000, P99ms: 20}
+	want := "kubox (SQLite) 2500/s, p99 15.0 ms; kubox (etcd) 2000/s, p99 20.0 ms; ratios 1.25 and 0.75."
+	if line := r.datastoreLine(); !strings.Contains(line, want) {
+		t.Errorf("want %q in %q", want, line)
+	}
+}
