@@ -52,6 +52,13 @@
 # kubelet's, kube-proxy's node and then its Services and EndpointSlices,
 # the controllers'); each loses half a period on average. The check only
 # reads a flag. Patched: every 20 ms.
+#
+# bootstrap: two of the API server's post-start hooks, the one that makes
+# the system priority classes and the one that reconciles the default RBAC
+# roles, wait a full second before their first try (wait.Poll), and /readyz
+# fails until both are done; every start, first or restart, served nothing
+# ready for that second though the hooks' own work takes 20-400 ms. Patched:
+# the first try at once, retries every 100 ms, the same 30 s limit.
 set -euo pipefail
 out=${1:?usage: k8s-patch.sh OUTDIR}
 GO=${GO:-go}
@@ -130,6 +137,17 @@ kubernetes_patches() {
 		}
 		{ print }
 	'
+	local f
+	for f in pkg/registry/scheduling/rest/storage_scheduling.go pkg/registry/rbac/rest/storage_rbac.go; do
+		patch "$f" '
+			$0 == "\t\terr := wait.Poll(1*time.Second, 30*time.Second, func() (done bool, err error) {" {
+				found++
+				print "\t\t// kubox: the first try at once, retries every 100 ms."
+				sub(/wait\.Poll\(1\*time\.Second/, "wait.PollImmediate(100*time.Millisecond")
+			}
+			{ print }
+		'
+	done
 	patch pkg/proxy/node.go '
 		$0 == "\treturn newNodeManager(ctx, client, resyncInterval, nodeName, watchPodCIDRs, os.Exit, time.Second, 30*time.Second, 5*time.Minute)" {
 			found++
