@@ -27,9 +27,14 @@ type mapping struct {
 // kubox is one executable holding all of Kubernetes: start-up runs every
 // package's init and most components' set-up code, so nearly the whole
 // file ends up mapped, although an idle node runs a small part of it
-// again. The pages stay in the page cache: code still in use comes back
-// with a minor fault, and the rest becomes cache the kernel can reclaim
-// instead of pages it keeps for a running executable.
+// again. Code still in use comes back with a fault, and the rest is no
+// longer pages the kernel keeps for a running executable.
+//
+// The mappings are also marked for random access (MADV_RANDOM): a page
+// read from the file again is read alone, without the read-around that
+// fills the page cache with large folios, each of which a fault maps
+// whole (on ext4 with Linux 6.18, 0.9 MiB mapped per page touched,
+// against 4 KiB). EvictExecutable drops the large folios left behind.
 //
 // Only mappings with no anonymous pages are released: a read-only mapping
 // with private copies (relocated data of a position-independent build)
@@ -44,8 +49,10 @@ func ReleaseExecutable() (beforeKB, afterKB int64, err error) {
 		if m.anonKB != 0 {
 			continue
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); errno != 0 {
-			return beforeKB, 0, fmt.Errorf("madvise %#x-%#x: %w", m.start, m.end, errno)
+		for _, advice := range []uintptr{unix.MADV_DONTNEED, unix.MADV_RANDOM} {
+			if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, advice); errno != 0 {
+				return beforeKB, 0, fmt.Errorf("madvise(%d) %#x-%#x: %w", advice, m.start, m.end, errno)
+			}
 		}
 	}
 	after, err := executableMappings()
@@ -56,6 +63,26 @@ func ReleaseExecutable() (beforeKB, afterKB int64, err error) {
 		afterKB += m.rssKB
 	}
 	return beforeKB, afterKB, nil
+}
+
+// EvictExecutable drops the executable's pages that no process maps from
+// the page cache (they are clean: the file is read, never written), so
+// that the pages ReleaseExecutable's mappings read again come back one by
+// one instead of as the large folios start-up's read-around made. Pages
+// another process still maps stay; a process that runs the same
+// executable releases its mappings first (see signalChildren).
+func EvictExecutable() error { return evict("/proc/self/exe") }
+
+func evict(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("fadvise %s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 // executableMappings lists the read-only private mappings of the file

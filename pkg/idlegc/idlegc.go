@@ -5,12 +5,14 @@
 // every component is ready, kubox lowers the target (raising it again
 // while a burst allocates fast, see BusyRate), and after start-up's churn
 // has settled it hands the freed heap back to the system and drops the
-// executable's pages that start-up touched (see ReleaseExecutable).
+// executable's pages that start-up touched (see ReleaseExecutable), its
+// containerd child's too, from memory.
 package idlegc
 
 import (
 	"context"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"time"
 
@@ -24,8 +26,8 @@ const Percent = 50
 
 // Settle is how long after start-up the freed heap and the executable's
 // pages are returned: the add-ons and first pods are being set up right
-// after it. Code those run once faults back in if they run again, at the
-// cost of a minor fault per 64 KB.
+// after it. Code those run once is read back from the file, a page per
+// fault, if they run again.
 const Settle = 30 * time.Second
 
 // Logger is where the component reports.
@@ -43,7 +45,7 @@ func Component(log Logger) component.Component {
 			debug.SetGCPercent(Percent)
 			go adapt(ctx, log.Debugf)
 		}
-		settle(ctx, Settle, log.Infof)
+		settle(ctx, Settle, true, log.Infof)
 		<-ctx.Done()
 		return nil
 	}}
@@ -51,25 +53,37 @@ func Component(log Logger) component.Component {
 
 // Run is Component for a process with no ready point of its own
 // (containerd's child): after delay, its start-up's length, it lowers the
-// GC target and settles at once. logf may be nil.
+// GC target and settles at once. From its start on, childSignal from the
+// parent releases its mappings of the executable again and evicts (see
+// signalChildren). logf may be nil.
 func Run(ctx context.Context, delay time.Duration, logf func(format string, args ...any)) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(delay):
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, childSignal)
+	defer signal.Stop(sig)
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			if !userGC() {
+				debug.SetGCPercent(Percent)
+			}
+			settle(ctx, 0, false, logf)
+		case <-sig:
+			release(false, logf)
+		}
 	}
-	if !userGC() {
-		debug.SetGCPercent(Percent)
-	}
-	settle(ctx, 0, logf)
 }
 
 // settle, after delay (or not at all when ctx ends first), returns the
-// freed heap to the system and releases the executable's pages.
-func settle(ctx context.Context, delay time.Duration, logf func(format string, args ...any)) {
+// freed heap to the system and releases the executable's pages; with
+// children, the children that run the same executable release theirs too.
+func settle(ctx context.Context, delay time.Duration, children bool, logf func(format string, args ...any)) {
 	select {
 	case <-ctx.Done():
 		return
@@ -78,12 +92,27 @@ func settle(ctx context.Context, delay time.Duration, logf func(format string, a
 	if !userGC() {
 		debug.FreeOSMemory()
 	}
+	release(children, logf)
+}
+
+// release drops this process's mappings of the executable (and, with
+// children, has its children drop theirs), then evicts the pages no
+// process maps any more from the page cache.
+func release(children bool, logf func(format string, args ...any)) {
 	before, _, err := ReleaseExecutable()
 	if err != nil {
 		logf("cannot release the executable's pages: %v", err)
 		return
 	}
-	logf("start-up settled: released %d MiB of the executable's resident pages; code still in use faults back in", before>>10)
+	if children {
+		if _, err := signalChildren(); err != nil {
+			logf("cannot ask the processes kubox started to release theirs: %v", err)
+		}
+	}
+	if err := EvictExecutable(); err != nil {
+		logf("cannot evict the executable's unmapped pages: %v", err)
+	}
+	logf("start-up settled: released %d MiB of the executable's resident pages; code still in use is read back a page at a time", before>>10)
 }
 
 // userGC tells whether the user chose the GC's settings.

@@ -2,9 +2,15 @@ package idlegc
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // targetOnceStarted runs the component from the default target and
@@ -151,4 +157,68 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("step %d, rate %.0f: target %d (changed %v), want %d (changed %v)", i, s.rate, got, changed, s.want, s.changed)
 		}
 	}
+}
+
+// A file's pages that no process maps leave the page cache once evicted.
+func TestEvict(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	var fs unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(path), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temporary directory is on tmpfs, whose pages are not a cache")
+	}
+	data := make([]byte, 24<<20)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Written pages are dirty until written back, and no eviction drops
+	// a dirty page.
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := cachedShare(t, f); got < 0.9 {
+		t.Fatalf("%.0f%% of the file in the page cache after reading it, want 90%% or more; the test cannot tell", got*100)
+	}
+	if err := evict(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := cachedShare(t, f); got > 0.1 {
+		t.Errorf("%.0f%% of the file in the page cache after the eviction, want 10%% or less", got*100)
+	}
+}
+
+// cachedShare tells which share of f's pages are in the page cache.
+func cachedShare(t *testing.T, f *os.File) float64 {
+	t.Helper()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return float64(n) / float64(len(vec))
 }
