@@ -112,7 +112,7 @@ func release(children bool, logf func(format string, args ...any)) {
 	if err := EvictExecutable(); err != nil {
 		logf("cannot evict the executable's unmapped pages: %v", err)
 	}
-	logf("start-up settled: released %d MiB of the executable's resident pages; code still in use is read back a page at a time", before>>10)
+	logf("released %d MiB of the executable's resident pages and dropped its unmapped ones from the page cache; code still in use is read back a page at a time", before>>10)
 }
 
 // userGC tells whether the user chose the GC's settings.
