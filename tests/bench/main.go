@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 30, "pods created at once")
 	flag.IntVar(&o.updates, "updates", 100000, "updates of one ConfigMap for the datastore growth")
 	flag.DurationVar(&o.compact, "compact-interval", 15*time.Second, "datastore compaction interval during the datastore growth phase")
-	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline,kubox-ha", "targets to run")
+	flag.StringVar(&targets, "targets", "kubox,kubox-etcd,baseline,kubox-ha,kubox-agent", "targets to run")
 	flag.Float64Var(&o.smallMB, "small-limit-mib", 512, "memory limit (MiB) of the cgroup kubox's whole node runs in for the small-hardware run; 0 skips it")
 	flag.IntVar(&o.smallPods, "small-pods", 10, "pods the small-hardware node runs")
 	flag.DurationVar(&o.smallHold, "small-hold", 5*time.Minute, "how long the small-hardware node must stay Ready with its pods")
@@ -144,8 +144,8 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer env.teardown()
-	if o.targets["kubox-ha"] {
-		progress("bridge %s, network namespaces %s…%s for the kubox-ha servers", haBridge, haNetns(1), haNetns(haServers))
+	if o.targets["kubox-ha"] || o.targets["kubox-agent"] {
+		progress("bridge %s, network namespaces %s…%s for the kubox-ha servers and kubox-agent's two nodes", haBridge, haNetns(1), haNetns(haServers))
 		teardown, err := setupHANet()
 		if err != nil {
 			return err
@@ -161,6 +161,9 @@ func run(ctx context.Context, o options) (err error) {
 				fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
 			}
 			t.Cgroup().remove()
+			if a, ok := t.(*agentTarget); ok {
+				a.close()
+			}
 		}
 	}
 	defer cleanup()
@@ -189,10 +192,16 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		case "kubox-ha":
 			t = newKuboxHA(o.kubox, dir, logs, cg)
+		case "kubox-agent":
+			t, err = newKuboxAgent(o.kubox, filepath.Join(o.work, "agent-bin", "kubox"), dir, logs, cg)
+			if err != nil {
+				cg.remove()
+				return nil, err
+			}
 		}
 		return t, nil
 	}
-	for _, name := range []string{"kubox", "baseline", "kubox-etcd", "kubox-ha"} {
+	for _, name := range []string{"kubox", "baseline", "kubox-etcd", "kubox-ha", "kubox-agent"} {
 		if !o.targets[name] {
 			continue
 		}
@@ -204,7 +213,7 @@ func run(ctx context.Context, o options) (err error) {
 		res.target(t)
 	}
 	if len(all) == 0 {
-		return fmt.Errorf("no target selected: -targets takes kubox, kubox-etcd, baseline, kubox-ha")
+		return fmt.Errorf("no target selected: -targets takes kubox, kubox-etcd, baseline, kubox-ha, kubox-agent")
 	}
 	res.Sizes = binarySizes(o)
 
@@ -218,7 +227,13 @@ func run(ctx context.Context, o options) (err error) {
 	began := time.Now()
 	for i := 0; i < o.runs; i++ {
 		for _, t := range all {
-			if err := oneRun(ctx, o, t, res.target(t), img, i); err != nil {
+			run := oneRun
+			if a, ok := t.(*agentTarget); ok {
+				run = func(ctx context.Context, o options, _ target, r *targetResult, _ imagesInfo, i int) error {
+					return agentRun(ctx, o, a, r, i)
+				}
+			}
+			if err := run(ctx, o, t, res.target(t), img, i); err != nil {
 				save()
 				return err
 			}

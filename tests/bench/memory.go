@@ -18,13 +18,14 @@ type memSample struct {
 	WorkingSetMB float64            `json:"cgroup_working_set_mb"`
 	Processes    int                `json:"processes"`
 	ByProcess    map[string]float64 `json:"pss_mb_by_process"`
+	RSSByProcess map[string]float64 `json:"rss_mb_by_process,omitempty"`
 }
 
 // sampleMemory sums RSS and PSS over every process in the node's cgroup
 // tree (control plane, kubelet, datastore, containerd, shims and the pods'
 // processes), and reads the cgroup's own usage.
 func sampleMemory(cg *cgroup) (memSample, error) {
-	s := memSample{ByProcess: map[string]float64{}}
+	s := memSample{ByProcess: map[string]float64{}, RSSByProcess: map[string]float64{}}
 	for _, pid := range cg.pids() {
 		rss, pss, err := smapsRollup(pid)
 		if err != nil {
@@ -33,7 +34,9 @@ func sampleMemory(cg *cgroup) (memSample, error) {
 		s.Processes++
 		s.RSSMB += rss
 		s.PSSMB += pss
-		s.ByProcess[procLabel(pid)] += pss
+		label := procLabel(pid)
+		s.ByProcess[label] += pss
+		s.RSSByProcess[label] += rss
 	}
 	if s.Processes == 0 {
 		return s, fmt.Errorf("no process found in %s", cg.memory)

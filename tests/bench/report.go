@@ -376,7 +376,7 @@ func cell(xs []float64) string {
 func (r *results) nodes() []*targetResult {
 	var out []*targetResult
 	for _, t := range r.Targets {
-		if t.Name != "kubox-ha" {
+		if t.Name != "kubox-ha" && t.Name != "kubox-agent" {
 			out = append(out, t)
 		}
 	}
@@ -469,6 +469,7 @@ func (r *results) markdown() string {
 		"Every process of the node (control plane, kubelet, kube-proxy, datastore, containerd, shims, CoreDNS and the bench's pause pod), summed; PSS shares pages fairly between processes. The cgroup holds all of them; its working set leaves out inactive file cache.",
 		memFigures()))
 	b.WriteString(r.procTable())
+	b.WriteString(r.agentTable())
 	b.WriteString(r.table("API through client-go (objects/s: higher is better; ms: lower is better)",
 		fmt.Sprintf("%s ConfigMaps created, read, listed in one call and deleted, by 1 and by 16 concurrent callers.", r.Settings["objects"]),
 		apiFigures()))
@@ -537,7 +538,7 @@ func (r *results) haTable() string {
 func (r *results) procTable() string {
 	var b strings.Builder
 	b.WriteString("\nPSS by process, MiB (median):\n\n")
-	for _, t := range r.Targets {
+	for _, t := range r.nodes() {
 		if len(t.Memory) == 0 {
 			continue
 		}
@@ -751,4 +752,65 @@ func (r *results) smallTable() string {
 	fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %d | %d |\n", result, fmtNum(s.NodeReadyS), s.HeldS, fmtNum(s.PeakMB), fmtNum(s.PeakSampleMB), s.OOMKills, s.Restarts)
 	b.WriteString("\nPeak usage is the cgroup's high-water mark, page cache included (the kernel reclaims cache before it kills); the working set leaves inactive file cache out.\n")
 	return b.String()
+}
+
+// workerProcs are the processes of the baseline node that an upstream
+// worker runs too: what a kubox agent replaces.
+var workerProcs = []string{"kubelet", "kube-proxy", "containerd"}
+
+// agentTable: the agent's join and idle memory beside the baseline node's
+// worker processes (their RSS and PSS from the same runs' samples).
+func (r *results) agentTable() string {
+	ag, base := r.byName("kubox-agent"), r.byName("baseline")
+	if ag == nil {
+		return ""
+	}
+	targets := []*targetResult{ag}
+	var worker *targetResult
+	if base != nil {
+		worker = &targetResult{Name: "upstream-worker", Label: "upstream worker (" + strings.Join(workerProcs, ", ") + ")"}
+		for _, m := range base.Memory {
+			var w memSample
+			for _, p := range workerProcs {
+				w.RSSMB += m.RSSByProcess[p]
+				w.PSSMB += m.ByProcess[p]
+			}
+			if w.RSSMB > 0 {
+				worker.Memory = append(worker.Memory, w)
+			}
+		}
+		if len(worker.Memory) > 0 {
+			targets = append(targets, worker)
+		} else {
+			worker = nil
+		}
+	}
+	figs := []figure{
+		{"join: agent start → node Ready, s", func(t *targetResult) []float64 {
+			var v []float64
+			for _, s := range t.Cold {
+				v = append(v, s.NodeReady)
+			}
+			return v
+		}},
+	}
+	for _, f := range memFigures() {
+		if strings.HasPrefix(f.label, "RSS") || strings.HasPrefix(f.label, "PSS") || f.label == "cgroup working set" {
+			figs = append(figs, figure{f.label + ", MiB", f.get})
+		}
+	}
+	table := r.tableOf(fmt.Sprintf("Agent: a node joined to a server, after %s idle (lower is better)", r.Settings["idle"]),
+		"`kubox agent` joined to a `kubox server` with its own node, each in a network namespace of its own on one bridge and a cgroup of its own; "+
+			"the agent's cgroup is measured: kubox, its containerd and whatever runs on the node. The upstream worker is the baseline node's kubelet, kube-proxy and containerd "+
+			"(on a node that also runs the control plane and CoreDNS), from the memory runs above; its runs pair with the agent's by number.",
+		figs, targets, worker, "upstream worker")
+	var parts []string
+	med := medianByProcess(ag)
+	for _, k := range topProcesses(med) {
+		parts = append(parts, fmt.Sprintf("%s %s", k, fmtNum(med[k])))
+	}
+	if len(parts) > 0 {
+		table += fmt.Sprintf("\nThe agent's PSS by process, MiB (median): %s.\n", strings.Join(parts, ", "))
+	}
+	return table
 }

@@ -80,3 +80,38 @@ func TestDatastoreLine(t *testing.T) {
 		t.Errorf("want %q in %q", want, line)
 	}
 }
+
+// TestAgentTable: the agent has a table of its own, beside the baseline
+// node's kubelet, kube-proxy and containerd summed run by run, and is no
+// column of the node tables.
+func TestAgentTable(t *testing.T) {
+	r := &results{Settings: map[string]string{"runs": "2", "objects": "5000", "idle": "1m0s"}}
+	r.Targets = []*targetResult{
+		{Name: "kubox", Label: "kubox (SQLite)", Memory: []memSample{{RSSMB: 400, PSSMB: 380}}},
+		{Name: "baseline", Label: "upstream", Memory: []memSample{
+			{RSSMB: 900, PSSMB: 800, RSSByProcess: map[string]float64{"kubelet": 100, "kube-proxy": 50, "containerd": 50, "etcd": 300},
+				ByProcess: map[string]float64{"kubelet": 90, "kube-proxy": 40, "containerd": 40, "etcd": 280}},
+			{RSSMB: 900, PSSMB: 800, RSSByProcess: map[string]float64{"kubelet": 150, "kube-proxy": 50, "containerd": 50, "etcd": 300},
+				ByProcess: map[string]float64{"kubelet": 120, "kube-proxy": 40, "containerd": 40, "etcd": 280}},
+		}},
+		{Name: "kubox-agent", Label: "kubox agent", Cold: []startTimes{{NodeReady: 4}, {NodeReady: 5}},
+			Memory: []memSample{{RSSMB: 100, PSSMB: 85}, {RSSMB: 125, PSSMB: 100}}},
+	}
+	md := r.markdown()
+	i := strings.Index(md, "### Agent:")
+	if i < 0 {
+		t.Fatalf("no agent table:\n%s", md)
+	}
+	if strings.Contains(md[:i], "kubox agent") {
+		t.Errorf("the agent is in a node table:\n%s", md[:i])
+	}
+	// Worker RSS 200 and 250; ratios 0.5 and 0.5.
+	for _, row := range []string{
+		"| join: agent start → node Ready, s | 4.50 (4.00–5.00) | – | – |",
+		"| RSS, all processes, MiB | 112 (100–125) | 225 (200–250) | 0.50 |",
+	} {
+		if !strings.Contains(md[i:], row) {
+			t.Errorf("want the row %q in:\n%s", row, md[i:])
+		}
+	}
+}

@@ -204,11 +204,7 @@ func pollUntil(ctx context.Context, every time.Duration, f func() (bool, error))
 // registered, skips the Lease it cannot give an owner yet, and creates it
 // only at its next renewal, 10 s later.
 func nodeReadySince(ctx context.Context, cs *kubernetes.Clientset, t0 time.Time) (bool, error) {
-	node, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-	if err != nil {
-		return false, nil
-	}
-	return readySince(node, t0), nil
+	return namedNodeReady(ctx, cs, nodeName, t0)
 }
 
 // readySince tells whether node's Ready condition is true with a

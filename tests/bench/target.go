@@ -8,9 +8,10 @@ import (
 )
 
 // target is one way of running Kubernetes: kubox on SQLite, kubox on etcd,
-// the upstream components as separate processes, or three kubox servers.
+// the upstream components as separate processes, three kubox servers, or
+// a kubox agent joined to a server.
 type target interface {
-	Name() string  // short key: kubox, kubox-etcd, baseline, kubox-ha
+	Name() string  // short key: kubox, kubox-etcd, baseline, kubox-ha, kubox-agent
 	Label() string // for tables
 	// Start launches the node on whatever state it has (none: first start).
 	// It returns once the processes run; the caller measures readiness.
