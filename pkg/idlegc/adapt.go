@@ -49,24 +49,61 @@ func (p *policy) next(rate float64) (int, bool) {
 	return p.percent, false
 }
 
+// allocRate returns what reads the process's allocation rate, in bytes
+// per second, since its last call (or its making).
+func allocRate() func() float64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	last, lastAt := s[0].Value.Uint64(), time.Now()
+	return func() float64 {
+		metrics.Read(s)
+		total, now := s[0].Value.Uint64(), time.Now()
+		secs := now.Sub(lastAt).Seconds()
+		rate := 0.0
+		if secs > 0 {
+			rate = float64(total-last) / secs
+		}
+		last, lastAt = total, now
+		return rate
+	}
+}
+
+// waitCalm returns once rate, read every interval, has stayed below
+// BusyRate/2 for n reads in a row; false when ctx ends first. The
+// executable's release waits on it: a node busy at the settle time has
+// its hot code resident, and dropping it then would have every path of
+// the busy work read back from the file a page per fault.
+func waitCalm(ctx context.Context, every time.Duration, n int, rate func() float64) bool {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for calm := 0; calm < n; {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if rate() < BusyRate/2 {
+				calm++
+			} else {
+				calm = 0
+			}
+		}
+	}
+	return true
+}
+
 // adapt sets the GC target from the allocation rate until ctx ends,
 // starting from Percent.
 func adapt(ctx context.Context, logf func(format string, args ...any)) {
 	p := policy{percent: Percent}
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	last, lastAt := s[0].Value.Uint64(), time.Now()
+	rate := allocRate()
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			metrics.Read(s)
-			total := s[0].Value.Uint64()
-			rate := float64(total-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = total, now
+		case <-t.C:
+			rate := rate()
 			if percent, changed := p.next(rate); changed {
 				debug.SetGCPercent(percent)
 				logf("allocating %.0f MB/s: GC target %d%%", rate/1e6, percent)

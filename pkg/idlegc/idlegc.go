@@ -27,8 +27,11 @@ const Percent = 50
 // Settle is how long after start-up the freed heap and the executable's
 // pages are returned: the add-ons and first pods are being set up right
 // after it. Code those run once is read back from the file, a page per
-// fault, if they run again.
+// fault, if they run again. A process busy at that time (see waitCalm)
+// releases once it has been calm for calmReads reads in a row.
 const Settle = 30 * time.Second
+
+const calmReads = 2
 
 // Logger is where the component reports.
 type Logger interface {
@@ -80,14 +83,22 @@ func Run(ctx context.Context, delay time.Duration, logf func(format string, args
 	}
 }
 
-// settle, after delay (or not at all when ctx ends first), returns the
-// freed heap to the system and releases the executable's pages; with
-// children, the children that run the same executable release theirs too.
+// settle, after delay and once the process is calm (or not at all when
+// ctx ends first), returns the freed heap to the system and releases the
+// executable's pages; with children, the children that run the same
+// executable release theirs too.
 func settle(ctx context.Context, delay time.Duration, children bool, logf func(format string, args ...any)) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-time.After(delay):
+	}
+	began := time.Now()
+	if !waitCalm(ctx, sampleEvery, calmReads, allocRate()) {
+		return
+	}
+	if waited := time.Since(began); waited > (calmReads+1)*sampleEvery {
+		logf("busy at the settle time: release postponed by %s", waited.Round(time.Second))
 	}
 	if !userGC() {
 		debug.FreeOSMemory()

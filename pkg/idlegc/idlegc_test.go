@@ -222,3 +222,22 @@ func cachedShare(t *testing.T, f *os.File) float64 {
 	}
 	return float64(n) / float64(len(vec))
 }
+
+// The release waits for calmReads calm reads in a row: a busy read in
+// between starts the count again.
+func TestWaitCalm(t *testing.T) {
+	rates := []float64{BusyRate, BusyRate / 4, BusyRate, BusyRate / 4, BusyRate / 4, BusyRate}
+	reads := 0
+	rate := func() float64 { r := rates[reads]; reads++; return r }
+	if !waitCalm(context.Background(), time.Millisecond, 2, rate) {
+		t.Fatal("waitCalm gave up with its context alive")
+	}
+	if reads != 5 {
+		t.Errorf("waitCalm returned after %d reads, want 5 (busy, calm, busy, calm, calm)", reads)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if waitCalm(ctx, time.Millisecond, 2, func() float64 { return BusyRate }) {
+		t.Error("waitCalm returned calm for a process that stays busy")
+	}
+}
