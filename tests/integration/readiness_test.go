@@ -36,9 +36,9 @@ spec:
 `
 
 // TestReadyMeansNetwork: node Ready is no shortcut. Two pods created the
-// moment the node first reports Ready start with no failed attempt (no
-// warning event, no restart), and one reaches the other through a
-// Service.
+// moment the node first reports Ready with no start-up taint left start
+// with no failed attempt (no warning event, no restart), and one reaches
+// the other through a Service.
 func TestReadyMeansNetwork(t *testing.T) {
 	images := testImages(t)
 	s := newNodeServer(t)
@@ -60,11 +60,13 @@ spec:
 	os.WriteFile(pods, []byte(strings.Replace(readyPods, "CLUSTER_IP", clusterIP, 1)), 0o644)
 
 	// Polled without pause: the pods must go in as close to the moment
-	// of Ready as a client can get.
+	// pods can be scheduled as a client can get: the node Ready and its
+	// start-up taints (not-ready, uninitialized) lifted, which the
+	// controllers do a moment after the kubelet's report.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
-		if err == nil && strings.TrimSpace(out) == "True" {
+		out, err := s.Kubectl("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}/{.items[*].spec.taints[*].effect}`)
+		if err == nil && strings.TrimSpace(out) == "True/" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -73,6 +75,15 @@ spec:
 	}
 	s.MustKubectl("apply", "-f", pods)
 
+	defer func() {
+		if t.Failed() {
+			for _, args := range [][]string{{"get", "nodes", "-o", "jsonpath={.items[*].spec.taints}"}, {"get", "pods", "-A", "-o", "wide"},
+				{"get", "endpointslices", "-o", "wide"}, {"get", "events", "-A", "--sort-by", ".lastTimestamp"}} {
+				out, _ := s.Kubectl(args...)
+				t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+			}
+		}
+	}()
 	waitFor(t, "the client pod to finish", 3*time.Minute, func() (bool, string) {
 		out, _ := s.Kubectl("get", "pod", "ready-client", "-o", "jsonpath={.status.phase}")
 		return out == "Succeeded" || out == "Failed", out
